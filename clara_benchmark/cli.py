@@ -1,0 +1,279 @@
+"""The command line: ``python -m clara_benchmark.cli <command> --config F.json [--meta_message "..."]``.
+
+This module only parses arguments, loads configs, writes the run header and runs the command inside a
+log + system monitor. Commands live in their stage modules as ``run(config, ctx) -> exit code``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from clara_benchmark import __version__
+from clara_benchmark.config import (
+    ClaraError,
+    ConfigError,
+    DownloadBlock,
+    config_keys,
+    describe_default,
+    load_download_config,
+    load_flat_config,
+)
+from clara_benchmark.utils.context import RunContext
+from clara_benchmark.utils.io import sha256_file
+from clara_benchmark.utils.logs import RunLog
+from clara_benchmark.utils.monitor import SystemMonitor
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    summary: str
+    config: str  # "module:Class" of the config dataclass
+    runner: str | None  # "module:function", None while the command is not built yet
+    log_name: str  # the command's own log file under the log directory
+    example: str  # example config in configs/
+    blocks: bool = False  # config is an object of blocks keyed by sector (download)
+
+
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command(
+            "download",
+            "Download a TESS sector's SPOC light curves from MAST's scripts (resumable, verified)",
+            "clara_benchmark.config:DownloadBlock",
+            None,
+            "download_tess_lc.log",
+            "configs/download_config.json",
+            blocks=True,
+        ),
+        Command(
+            "score",
+            "Anomaly scores from the P3/P5/P9 Unsupervised Random Forests, and WRSS",
+            "clara_benchmark.config:ScoreConfig",
+            None,
+            "anomaly_scoring.log",
+            "configs/urf_anomaly_scoring_config.json",
+        ),
+        Command(
+            "sim",
+            "Label candidates by cosine similarity to a labelled reference set",
+            "clara_benchmark.config:SimConfig",
+            None,
+            "cosine_sim.log",
+            "configs/cosine_similarity_config.json",
+        ),
+    )
+}
+
+
+def _load_object(spec: str):
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# --------------------------------------------------------------------------------------------- arguments
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _parse_json(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc.msg}") from None
+
+
+def _add_key_option(group, f: dataclasses.Field) -> None:
+    meta = f.metadata
+    help_text = f"{meta['help']} (default: {describe_default(f)})"
+    kind = meta["kind"]
+    opts = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
+    if kind == "bool":
+        group.add_argument(
+            f"--{f.name}", nargs="?", const=True, type=_parse_bool, metavar="true|false", **opts
+        )
+    elif kind == "int":
+        group.add_argument(f"--{f.name}", type=int, metavar="N", **opts)
+    elif kind == "float":
+        group.add_argument(f"--{f.name}", type=float, metavar="X", **opts)
+    elif kind in ("list[path]", "list[str]", "str|list[str]"):
+        group.add_argument(f"--{f.name}", nargs="+", metavar="VALUE", **opts)
+    elif kind == "dict":
+        group.add_argument(f"--{f.name}", type=_parse_json, metavar="JSON", **opts)
+    else:
+        group.add_argument(f"--{f.name}", metavar="PATH" if kind == "path" else "TEXT", **opts)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clara",
+        description="clara: find unusual stars in TESS light curves. Each command reads a JSON config "
+        "(--config) whose keys can also be given, or overridden, on the command line.",
+        epilog="Run 'clara <command> --help' for the keys of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"clara {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for cmd in COMMANDS.values():
+        cls = _load_object(cmd.config)
+        shape = (
+            "an object of blocks keyed by sector, each with the keys below (command-line values apply "
+            "to every block)"
+            if cmd.blocks
+            else "an object with the keys below"
+        )
+        p = sub.add_parser(
+            cmd.name,
+            help=cmd.summary,
+            description=f"{cmd.summary}. The config file is {shape}.",
+            epilog=f"Example config: {cmd.example}. Log: <log_dir>/{cmd.log_name}.",
+        )
+        run = p.add_argument_group("run options")
+        run.add_argument("--config", type=Path, metavar="FILE.json", help="JSON config file")
+        run.add_argument(
+            "--meta_message", metavar="TEXT", help="A note recorded in the run header of the logs"
+        )
+        run.add_argument(
+            "--log_dir",
+            type=Path,
+            default=Path("./logs"),
+            metavar="DIR",
+            help="Directory for main.log, system_status.log and the command log (default: ./logs)",
+        )
+        run.add_argument(
+            "--monitor_interval",
+            type=float,
+            default=5.0,
+            metavar="SECONDS",
+            help="Seconds between system-status entries (default: 5)",
+        )
+        run.add_argument(
+            "--quiet", action="store_true", help="No progress bars and only errors on the console"
+        )
+        keys = p.add_argument_group("config keys (override the config file)")
+        for f in config_keys(cls).values():
+            _add_key_option(keys, f)
+    return parser
+
+
+def _overrides(args: argparse.Namespace, cls) -> dict:
+    values = {}
+    for name, f in config_keys(cls).items():
+        if hasattr(args, name):
+            value = getattr(args, name)
+            if f.metadata["kind"] == "str|list[str]" and isinstance(value, list) and value == ["all"]:
+                value = "all"
+            values[name] = value
+    return values
+
+
+def load_command_config(cmd: Command, config_path: Path | None, overrides: dict):
+    if cmd.blocks:
+        return load_download_config(config_path, overrides)
+    return load_flat_config(_load_object(cmd.config), config_path, overrides)
+
+
+# --------------------------------------------------------------------------------------------- running
+
+
+def _monitor_path(config) -> Path:
+    first = config[0] if isinstance(config, list) else config
+    getter = getattr(first, "monitor_path", None)
+    return Path(getter()) if getter else Path(".")
+
+
+def _command_log(cmd: Command, config, log_dir: Path) -> Path:
+    if cmd.blocks and isinstance(config, list) and isinstance(config[0], DownloadBlock):
+        return Path(config[0].log_file)
+    return log_dir / cmd.log_name
+
+
+def _header(cmd: Command, config_path: Path | None, meta_message: str | None, argv: list[str]) -> str:
+    if config_path is not None:
+        cfg = f"config {config_path} sha256 {sha256_file(config_path)}"
+    else:
+        cfg = "config none (command-line keys only)"
+    return (
+        f"clara {__version__} | command {cmd.name} | {cfg} | meta_message "
+        f"{json.dumps(meta_message or '')} | argv {json.dumps(argv)}"
+    )
+
+
+def run_command(cmd: Command, config, ctx: RunContext) -> int:
+    runner = _load_object(cmd.runner)
+    code = runner(config, ctx)
+    return int(code or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return 2
+    cmd = COMMANDS[args.command]
+    cls = _load_object(cmd.config)
+    try:
+        config = load_command_config(cmd, args.config, _overrides(args, cls))
+    except ConfigError as exc:
+        print(f"clara {cmd.name}: error: {exc}", file=sys.stderr)
+        return 2
+    if cmd.runner is None:
+        print(
+            f"clara {cmd.name}: the '{cmd.name}' command is not available yet in clara {__version__}; "
+            "nothing was run",
+            file=sys.stderr,
+        )
+        return 3
+    if args.monitor_interval <= 0:
+        print(f"clara {cmd.name}: error: --monitor_interval must be positive", file=sys.stderr)
+        return 2
+
+    log = RunLog(cmd.name, args.log_dir, _command_log(cmd, config, args.log_dir), console=not args.quiet)
+    ctx = RunContext(
+        command=cmd.name,
+        log=log,
+        log_dir=Path(args.log_dir),
+        quiet=args.quiet,
+        meta_message=args.meta_message,
+    )
+    log.main(_header(cmd, args.config, args.meta_message, argv))
+    monitor = SystemMonitor(log.system, _monitor_path(config), args.monitor_interval)
+    started = time.perf_counter()
+    code = 1
+    try:
+        monitor.start()
+        code = run_command(cmd, config, ctx)
+    except ClaraError as exc:
+        log.error(str(exc))
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted (Ctrl-C); finished outputs are kept, rerun to continue")
+        code = 130
+    except Exception as exc:  # a bug: one line on the console, the traceback in the command log
+        log.exception(f"{cmd.name} failed: {type(exc).__name__}: {exc}")
+        code = 1
+    finally:
+        monitor.stop()
+        log.main(f"{cmd.name} finished in {time.perf_counter() - started:.1f} s with exit code {code}")
+        log.close()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,400 @@
+"""Typed configs for every command, loaded from the seed's JSON files and overridable on the command line.
+
+Each config is a dataclass whose fields carry their help text, default and checks in ``metadata``.
+``load_config`` turns JSON (+ command-line overrides) into an instance or raises ``ConfigError`` with a
+message that names the file, the key and what is wrong; the CLI prints it as one line and exits 2.
+
+Commands outside the seed (train, reference, ...) declare their config dataclass in their own module with
+the same ``key()`` helper and the same loader.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# ---------------------------------------------------------------------------------------------------------
+# machinery
+
+
+class ClaraError(Exception):
+    """A run-level problem with a clear one-line message; the CLI prints it without a traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(ClaraError):
+    """A bad config: the message names the file and the key; exit code 2."""
+
+    exit_code = 2
+
+
+KINDS = ("str", "int", "float", "bool", "path", "list[path]", "list[str]", "str|list[str]", "dict")
+
+
+def key(
+    help: str,
+    kind: str,
+    default: Any = dataclasses.MISSING,
+    *,
+    required: bool = False,
+    exists: str | None = None,
+    choices: tuple | None = None,
+    minimum: float | None = None,
+    nullable: bool = False,
+):
+    """Declare a config key. ``exists`` is "file" or "dir" when the path must already exist."""
+    assert kind in KINDS, kind
+    meta = dict(
+        help=help,
+        kind=kind,
+        required=required,
+        exists=exists,
+        choices=choices,
+        minimum=minimum,
+        nullable=nullable or (default is None),
+    )
+    if required:
+        return field(default=None, metadata=meta)
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def describe_default(f: dataclasses.Field) -> str:
+    if f.metadata["required"]:
+        return "required"
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return json.dumps(f.default_factory())  # type: ignore[misc]
+    return json.dumps(f.default)
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind in ("str", "path"):
+        return isinstance(value, str) and value != ""
+    if kind in ("list[path]", "list[str]"):
+        return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+    if kind == "str|list[str]":
+        return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+    if kind == "dict":
+        return isinstance(value, dict)
+    raise AssertionError(kind)
+
+
+_KIND_WORDS = {
+    "bool": "true or false",
+    "int": "an integer",
+    "float": "a number",
+    "str": "a non-empty string",
+    "path": "a path (string)",
+    "list[path]": "a list of paths",
+    "list[str]": "a list of strings",
+    "str|list[str]": "a string or a list of strings",
+    "dict": "a JSON object",
+}
+
+
+def _convert(kind: str, value: Any) -> Any:
+    if kind == "path":
+        return Path(value)
+    if kind == "list[path]":
+        return [Path(v) for v in value]
+    if kind == "float":
+        return float(value)
+    return value
+
+
+def config_keys(cls) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def build_config(cls, raw: dict, source: str, base_dir: Path | None = None):
+    """Validate ``raw`` (a dict from JSON and/or the command line) against ``cls`` and build it.
+
+    Relative paths are taken relative to the current directory, as the seed's users expect.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a JSON object of keys, got {type(raw).__name__}")
+    fields = config_keys(cls)
+    for name in raw:
+        if name not in fields:
+            close = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.6)
+            hint = f' (did you mean "{close[0]}"?)' if close else f" (valid keys: {', '.join(fields)})"
+            raise ConfigError(f'{source}: unknown key "{name}"{hint}')
+    values = {}
+    for name, f in fields.items():
+        meta = f.metadata
+        if name not in raw or (raw[name] is None and meta["required"]):
+            if meta["required"]:
+                raise ConfigError(f'{source}: missing required key "{name}" ({meta["help"]})')
+            if f.default is not dataclasses.MISSING and f.default is not None:
+                values[name] = _convert(meta["kind"], f.default)  # "./logs/" default → Path like given ones
+            continue
+        value = raw[name]
+        if value is None:
+            if not meta["nullable"]:
+                raise ConfigError(f'{source}: key "{name}" must be {_KIND_WORDS[meta["kind"]]}, got null')
+            values[name] = None
+            continue
+        if not _type_ok(meta["kind"], value):
+            raise ConfigError(
+                f'{source}: key "{name}" must be {_KIND_WORDS[meta["kind"]]}, got {json.dumps(value)}'
+            )
+        if meta["choices"] is not None and value not in meta["choices"]:
+            raise ConfigError(
+                f'{source}: key "{name}" must be one of {list(meta["choices"])}, got {json.dumps(value)}'
+            )
+        if meta["minimum"] is not None and value < meta["minimum"]:
+            raise ConfigError(f'{source}: key "{name}" must be >= {meta["minimum"]}, got {json.dumps(value)}')
+        if meta["exists"]:
+            for p in value if isinstance(value, list) else [value]:
+                _check_exists(source, name, p, meta["exists"])
+        values[name] = _convert(meta["kind"], value)
+    config = cls(**values)
+    check = getattr(config, "check", None)
+    if check is not None:
+        problem = check()
+        if problem:
+            raise ConfigError(f"{source}: {problem}")
+    return config
+
+
+def _check_exists(source: str, name: str, text: str, what: str) -> None:
+    """``text`` is the path as the user wrote it, so the message shows it unchanged."""
+    path = Path(text)
+    noun = "directory" if what == "dir" else "file"
+    if not path.exists():
+        raise ConfigError(f'{source}: key "{name}": {noun} "{text}" does not exist')
+    if what == "dir" and not path.is_dir():
+        raise ConfigError(f'{source}: key "{name}": "{text}" is not a directory')
+    if what == "file" and not path.is_file():
+        raise ConfigError(f'{source}: key "{name}": "{text}" is not a file')
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON config; errors name the file and, for bad JSON, the line and column."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: config path is a directory, not a JSON file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+
+
+def check_model_path(enabled: bool, path: Path | None, name: str, flag: str) -> str | None:
+    """A model path is required only when its model is switched on; then it must exist."""
+    if not enabled:
+        return None
+    if path is None:
+        return f'key "{name}" is required when "{flag}" is true'
+    if not Path(path).is_file():
+        return f'key "{name}": file "{path}" does not exist'
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the seed's three commands
+
+EXECUTOR_KEYS_HELP = 'Where work runs: "local" (processes on this machine) or "dask"'
+
+
+@dataclass
+class DownloadBlock:
+    """One block of a download config (the seed keys them by sector: {"1": {...}, "5": {...}})."""
+
+    sector_number: int = key("TESS sector to download", "int", required=True, minimum=1)
+    catalogues_folder: Path = key(
+        "Folder holding MAST's tesscurl_sector_<N>_lc.sh scripts (fetched when missing)",
+        "path",
+        "./data/catalogues/",
+    )
+    out_dir_tess: Path = key(
+        "Output directory; files go to <out_dir_tess>/<sector>/", "path", "./data/fits_files/"
+    )
+    start_index: int = key("Index of the first script line to download", "int", 0, minimum=0)
+    max_downloads: int = key(
+        "Maximum number of files to download from start_index", "int", required=True, minimum=0
+    )
+    log_file: Path = key("Download log file", "path", "./logs/download_tess_lc.log")
+    num_threads: int = key("Number of concurrent download threads", "int", 4, minimum=1)
+    base_url: str = key(
+        "Where MAST publishes the per-sector download scripts",
+        "str",
+        "https://archive.stsci.edu/missions/tess/download_scripts/sector/",
+    )
+    connect_timeout: float = key("Seconds to wait for a connection", "float", 15.0, minimum=0.1)
+    read_timeout: float = key("Seconds to wait for data before retrying", "float", 60.0, minimum=0.1)
+    max_retries: int = key(
+        "Retries per file on connection errors, timeouts, 429 and 5xx", "int", 5, minimum=0
+    )
+
+    def monitor_path(self) -> Path:
+        return self.out_dir_tess
+
+
+@dataclass
+class ScoreConfig:
+    """Config of ``score`` (the seed's urf_anomaly_scoring_config.json)."""
+
+    input_dirs: list[Path] = key(
+        "Directories of SPOC light-curve FITS files", "list[path]", required=True, exists="dir"
+    )
+    output_dir: Path = key("Directory for the score CSVs (created when missing)", "path", required=True)
+    max_workers: int = key("Number of worker processes", "int", 4, minimum=1)
+    use_p3: bool = key("Score with the P3 model", "bool", False)
+    use_p5: bool = key("Score with the P5 model", "bool", False)
+    use_p9: bool = key("Score with the P9 model", "bool", False)
+    calculate_wrss_p3p9: bool = key(
+        "Combine P3 and P9 into the WRSS table (needs use_p3 and use_p9)", "bool", False
+    )
+    p3model_path: Path | None = key("P3 model file (.skops, or a published CLARA .pkl)", "path", None)
+    p5model_path: Path | None = key("P5 model file (.skops, or a published CLARA .pkl)", "path", None)
+    p9model_path: Path | None = key("P9 model file (.skops, or a published CLARA .pkl)", "path", None)
+    trust_pickles: bool = key(
+        "Load .pkl models whose sha256 is not a known CLARA release (runs their code!)", "bool", False
+    )
+    resume: bool = key(
+        "Continue an interrupted run in output_dir instead of starting a new one", "bool", False
+    )
+    save_features: bool = key(
+        "Also save the clara-4000 feature matrix for reuse by sim and train", "bool", False
+    )
+    batch_size: int = key("Light curves per task sent to a worker", "int", 64, minimum=1)
+    executor: str = key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
+    scheduler_address: str | None = key(
+        'Dask scheduler address (executor "dask"); none = a local cluster', "str", None
+    )
+
+    def check(self) -> str | None:
+        if self.calculate_wrss_p3p9 and not (self.use_p3 and self.use_p9):
+            return 'key "calculate_wrss_p3p9" needs both "use_p3" and "use_p9" set to true'
+        if not (self.use_p3 or self.use_p5 or self.use_p9):
+            return 'no model enabled: set at least one of "use_p3", "use_p5", "use_p9" to true'
+        for n in ("3", "5", "9"):
+            problem = check_model_path(
+                getattr(self, f"use_p{n}"), getattr(self, f"p{n}model_path"), f"p{n}model_path", f"use_p{n}"
+            )
+            if problem:
+                return problem
+        return None
+
+    def monitor_path(self) -> Path:
+        return self.input_dirs[0]
+
+
+LABEL_GROUPS = ("planet_like", "binary_star", "stellar", "outlier", "unclassified")
+
+
+@dataclass
+class SimConfig:
+    """Config of ``sim`` (the seed's cosine_similarity_config.json)."""
+
+    fits_dir: Path = key("Directory of the candidates' FITS files", "path", required=True, exists="dir")
+    input_df_path: Path = key(
+        "Candidate table: the WRSS CSV written by score", "path", required=True, exists="file"
+    )
+    output_dir: Path = key("Directory for the similarity CSV (created when missing)", "path", required=True)
+    min_similarity_threshold: float = key(
+        "Best matches below this cosine similarity are labelled outlier", "float", 0.3
+    )
+    gt_wrss_threshold: float | None = key(
+        "Keep candidates with score_weighted_root_sumnorm >= this", "float", None
+    )
+    input_df_sql: str | None = key(
+        "SQL filter over a table named input_df (instead of gt_wrss_threshold)", "str", None
+    )
+    save_label_groups: str | list[str] = key(
+        f'Label groups to write: a list from {list(LABEL_GROUPS)}, or "all"', "str|list[str]", required=True
+    )
+    simbad_labelled_pca_model_path: Path = key(
+        "PCA model of the reference set", "path", required=True, exists="file"
+    )
+    simbad_labelled_pca_features_path: Path = key(
+        "Reference CSV (0..49, label, filename)", "path", required=True, exists="file"
+    )
+    max_workers: int = key("Number of worker processes", "int", 4, minimum=1)
+    trust_pickles: bool = key(
+        "Load a .pkl PCA whose sha256 is not a known CLARA release (runs its code!)", "bool", False
+    )
+    top_k: int = key("Also report the k best matches per candidate", "int", 1, minimum=1)
+    features_path: Path | None = key("Feature matrix saved by score (save_features) to reuse", "path", None)
+    batch_size: int = key("Light curves per task sent to a worker", "int", 64, minimum=1)
+    executor: str = key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
+    scheduler_address: str | None = key(
+        'Dask scheduler address (executor "dask"); none = a local cluster', "str", None
+    )
+
+    def check(self) -> str | None:
+        if self.gt_wrss_threshold is None and self.input_df_sql is None:
+            return 'missing required key "gt_wrss_threshold" (or give "input_df_sql")'
+        if self.gt_wrss_threshold is not None and self.input_df_sql is not None:
+            return 'give either "gt_wrss_threshold" or "input_df_sql", not both'
+        groups = self.save_label_groups
+        if isinstance(groups, str):
+            if groups != "all":
+                return f'key "save_label_groups" must be a list of label groups or "all", got "{groups}"'
+        else:
+            for g in groups:
+                if g not in LABEL_GROUPS:
+                    close = difflib.get_close_matches(g, LABEL_GROUPS, n=1)
+                    hint = f' (did you mean "{close[0]}"?)' if close else f" (valid: {list(LABEL_GROUPS)})"
+                    return f'key "save_label_groups": unknown label group "{g}"{hint}'
+        return None
+
+    def monitor_path(self) -> Path:
+        return self.fits_dir
+
+
+def load_flat_config(cls, path: Path | None, overrides: dict) -> Any:
+    raw = read_json(path) if path is not None else {}
+    source = str(path) if path is not None else "command line"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a JSON object of keys, got {type(raw).__name__}")
+    raw = {**raw, **overrides}
+    return build_config(cls, raw, source)
+
+
+def load_download_config(path: Path | None, overrides: dict) -> list[DownloadBlock]:
+    """The seed's download config: an object of blocks keyed by a label (the sector), run in order.
+
+    Command-line overrides apply to every block; with no config file they form the only block.
+    """
+    if path is None:
+        return [build_config(DownloadBlock, dict(overrides), "command line")]
+    raw = read_json(path)
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(
+            f'{path}: expected a JSON object of blocks keyed by sector, e.g. {{"1": {{"sector_number": 1, ...}}}}'
+        )
+    blocks = []
+    for label, block in raw.items():
+        if not isinstance(block, dict):
+            if label in config_keys(DownloadBlock):
+                raise ConfigError(
+                    f'{path}: key "{label}" belongs inside a block keyed by sector, '
+                    f'e.g. {{"1": {{"{label}": ...}}}}'
+                )
+            raise ConfigError(f'{path}: block "{label}" must be a JSON object, got {json.dumps(block)}')
+        blocks.append(build_config(DownloadBlock, {**block, **overrides}, f'{path} [block "{label}"]'))
+    return blocks

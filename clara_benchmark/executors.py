@@ -1,0 +1,66 @@
+"""Where work runs. Commands hand an executor a function and an iterable of tasks (batches of file paths);
+the executor yields results in task order while keeping only a bounded number of tasks in flight, so
+memory stays flat for a million files and CSVs can be streamed in a stable order.
+
+``LocalExecutor`` uses worker processes that work under both ``fork`` and ``spawn`` (the default on
+macOS and Windows): task functions and initializers must be importable module-level functions, and each
+worker's expensive state (models, reference set) is built once by the initializer, never per task.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from itertools import islice
+from typing import Any
+
+
+class LocalExecutor:
+    """Run ``fn(task)`` over tasks in ``max_workers`` processes (in this process when ``max_workers`` is 1)."""
+
+    def __init__(self, max_workers: int = 1, start_method: str | None = None, in_flight_per_worker: int = 2):
+        self.max_workers = max(1, int(max_workers))
+        self.start_method = start_method
+        self.in_flight = max(1, in_flight_per_worker) * self.max_workers
+
+    def imap(
+        self,
+        fn: Callable[[Any], Any],
+        tasks: Iterable[Any],
+        initializer: Callable | None = None,
+        initargs: tuple = (),
+    ) -> Iterator[Any]:
+        """Yield ``fn(task)`` for each task, in order. Exceptions from ``fn`` propagate to the caller."""
+        if self.max_workers == 1:
+            if initializer is not None:
+                initializer(*initargs)
+            for task in tasks:
+                yield fn(task)
+            return
+        context = multiprocessing.get_context(self.start_method)
+        pool = ProcessPoolExecutor(
+            self.max_workers, mp_context=context, initializer=initializer, initargs=initargs
+        )
+        pending: deque[Future] = deque()
+        it = iter(tasks)
+        try:
+            for task in islice(it, self.in_flight):
+                pending.append(pool.submit(fn, task))
+            while pending:
+                result = pending.popleft().result()
+                for task in islice(it, 1):
+                    pending.append(pool.submit(fn, task))
+                yield result
+        finally:
+            for fut in pending:
+                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Split ``items`` into lists of ``size`` (the last may be shorter)."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk

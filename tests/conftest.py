@@ -1,0 +1,80 @@
+"""Shared fixtures: where the real data lives, and how to run the CLI the way users do (a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CLARA_SHARED", ROOT.parent / "shared")).resolve()
+TESS_DIR = SHARED / "data" / "tess"
+TESSCURL_DIR = SHARED / "data" / "tesscurl"
+PUBLISHED_DIR = SHARED / "data" / "clara_published"
+
+REAL_LIGHTCURVES = {
+    # file name: (cadences, TIC id, sector)
+    "hlsp_tess-data-alerts_tess_phot_00055652896-s01_tess_v1_lc.fits": (20076, 55652896, 1),
+    "hlsp_tess-data-alerts_tess_phot_00160148385-s02_tess_v1_lc.fits": (19737, 160148385, 2),
+    "tic55525572_lc.fits": (18944, 55525572, 5),
+}
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"shared data missing: {path} (set CLARA_SHARED to the shared/ folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tess_dir() -> Path:
+    return _require(TESS_DIR)
+
+
+@pytest.fixture(scope="session")
+def tesscurl_dir() -> Path:
+    return _require(TESSCURL_DIR)
+
+
+@pytest.fixture(scope="session")
+def published_dir() -> Path:
+    return _require(PUBLISHED_DIR)
+
+
+@pytest.fixture
+def real_copies(tmp_path, tess_dir) -> Path:
+    """Writable copies of the three real light curves (tests never write into shared/)."""
+    out = tmp_path / "real"
+    out.mkdir()
+    for name in REAL_LIGHTCURVES:
+        shutil.copy(tess_dir / name, out / name)
+    return out
+
+
+def cli_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.setdefault("PYTHONWARNINGS", "ignore")
+    return env
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, input: str | None = None):
+    """Run ``python -m clara_benchmark.cli ARGS`` as a user would; returns the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, "-m", "clara_benchmark.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=timeout,
+        input=input,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli
