@@ -64,3 +64,13 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
+
+
+def get_executor(config) -> LocalExecutor:
+    """The executor a command's config asks for (``executor``: "local" for now; Dask comes with its issue)."""
+    kind = getattr(config, "executor", "local")
+    if kind != "local":
+        from clara_benchmark.config import ConfigError
+
+        raise ConfigError(f'executor "{kind}" is not available yet; use "local"')
+    return LocalExecutor(max_workers=getattr(config, "max_workers", 1))
