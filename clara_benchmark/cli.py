@@ -243,21 +243,43 @@ def main(argv: list[str] | None = None) -> int:
     if args.monitor_interval <= 0:
         print(f"clara {cmd.name}: error: --monitor_interval must be positive", file=sys.stderr)
         return 2
-
-    log = RunLog(cmd.name, args.log_dir, _command_log(cmd, config, args.log_dir), console=not args.quiet)
-    ctx = RunContext(
-        command=cmd.name,
-        log=log,
-        log_dir=Path(args.log_dir),
-        quiet=args.quiet,
+    return execute(
+        cmd,
+        config,
+        config_path=args.config,
+        argv=argv,
+        log_dir=args.log_dir,
         meta_message=args.meta_message,
+        quiet=args.quiet,
+        monitor_interval=args.monitor_interval,
     )
-    log.main(_header(cmd, args.config, args.meta_message, argv))
-    monitor = SystemMonitor(log.system, _monitor_path(config), args.monitor_interval)
+
+
+def execute(
+    cmd: Command,
+    config,
+    *,
+    config_path: Path | None,
+    argv: list[str],
+    log_dir: Path,
+    meta_message: str | None = None,
+    quiet: bool = False,
+    monitor_interval: float | None = 5.0,
+) -> int:
+    """Run one command inside its logs (header, summary) and the system monitor; return the exit code.
+
+    ``monitor_interval=None`` runs without a monitor of its own: the demo runs its stages this way, inside
+    the one monitor of the demo run, so every stage keeps its own log exactly as when run by hand.
+    """
+    log = RunLog(cmd.name, log_dir, _command_log(cmd, config, log_dir), console=not quiet)
+    ctx = RunContext(command=cmd.name, log=log, log_dir=Path(log_dir), quiet=quiet, meta_message=meta_message)
+    log.main(_header(cmd, config_path, meta_message, argv))
+    monitor = SystemMonitor(log.system, _monitor_path(config), monitor_interval) if monitor_interval else None
     started = time.perf_counter()
     code = 1
     try:
-        monitor.start()
+        if monitor:
+            monitor.start()
         code = run_command(cmd, config, ctx)
     except ClaraError as exc:
         log.error(str(exc))
@@ -269,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         log.exception(f"{cmd.name} failed: {type(exc).__name__}: {exc}")
         code = 1
     finally:
-        monitor.stop()
+        if monitor:
+            monitor.stop()
         log.main(f"{cmd.name} finished in {time.perf_counter() - started:.1f} s with exit code {code}")
         log.close()
     return code
