@@ -66,9 +66,17 @@ COMMANDS: dict[str, Command] = {
             "sim",
             "Label candidates by cosine similarity to a labelled reference set",
             "clara_benchmark.config:SimConfig",
-            None,
+            "clara_benchmark.cosine_similarity.run:run",
             "cosine_sim.log",
             "configs/cosine_similarity_config.json",
+        ),
+        Command(
+            "reference",
+            "Build a reference set for sim: labelled light curves → PCA model + reference CSV",
+            "clara_benchmark.cosine_similarity.config:ReferenceConfig",
+            "clara_benchmark.cosine_similarity.reference:run",
+            "reference.log",
+            "configs/reference_config.json",
         ),
     )
 }

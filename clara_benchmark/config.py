@@ -310,13 +310,18 @@ LABEL_GROUPS = ("planet_like", "binary_star", "stellar", "outlier", "unclassifie
 class SimConfig:
     """Config of ``sim`` (the seed's cosine_similarity_config.json)."""
 
-    fits_dir: Path = key("Directory of the candidates' FITS files", "path", required=True, exists="dir")
+    fits_dir: Path = key(
+        "Directory of the candidates' FITS files (sub-folders are searched too)",
+        "path",
+        required=True,
+        exists="dir",
+    )
     input_df_path: Path = key(
         "Candidate table: the WRSS CSV written by score", "path", required=True, exists="file"
     )
     output_dir: Path = key("Directory for the similarity CSV (created when missing)", "path", required=True)
     min_similarity_threshold: float = key(
-        "Best matches below this cosine similarity are labelled outlier", "float", 0.3
+        "Best matches below this cosine similarity are labelled outlier", "float", 0.3, minimum=-1.0
     )
     gt_wrss_threshold: float | None = key(
         "Keep candidates with score_weighted_root_sumnorm >= this", "float", None
@@ -328,17 +333,25 @@ class SimConfig:
         f'Label groups to write: a list from {list(LABEL_GROUPS)}, or "all"', "str|list[str]", required=True
     )
     simbad_labelled_pca_model_path: Path = key(
-        "PCA model of the reference set", "path", required=True, exists="file"
+        "PCA model of the reference set (.skops, or CLARA's published .pkl)",
+        "path",
+        required=True,
+        exists="file",
     )
     simbad_labelled_pca_features_path: Path = key(
-        "Reference CSV (0..49, label, filename)", "path", required=True, exists="file"
+        "Reference CSV (0..N-1, label, filename)", "path", required=True, exists="file"
     )
     max_workers: int = key("Number of worker processes", "int", 4, minimum=1)
     trust_pickles: bool = key(
         "Load a .pkl PCA whose sha256 is not a known CLARA release (runs its code!)", "bool", False
     )
     top_k: int = key("Also report the k best matches per candidate", "int", 1, minimum=1)
-    features_path: Path | None = key("Feature matrix saved by score (save_features) to reuse", "path", None)
+    features_path: Path | None = key(
+        "Feature directory written by score (save_features) to reuse; missing files are computed",
+        "path",
+        None,
+        exists="dir",
+    )
     batch_size: int = key("Light curves per task sent to a worker", "int", 64, minimum=1)
     executor: str = key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
     scheduler_address: str | None = key(

@@ -1,0 +1,59 @@
+"""Config of the ``reference`` command, kept apart from the code so that the CLI's parser imports no
+science libraries."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from clara_benchmark.config import EXECUTOR_KEYS_HELP, key
+
+DEFAULT_COMPONENTS = 50
+
+
+@dataclass
+class ReferenceConfig:
+    """Config of ``reference``: labelled light curves → PCA model + reference CSV for ``sim``."""
+
+    labels_path: Path = key(
+        'CSV of labelled objects: columns "filename,label" or "tic_id,label"',
+        "path",
+        required=True,
+        exists="file",
+    )
+    fits_dir: Path = key(
+        "Directory of the labelled light curves (sub-folders are searched too)",
+        "path",
+        required=True,
+        exists="dir",
+    )
+    output_dir: Path = key(
+        "Directory for the PCA model and reference CSV (created when missing)", "path", required=True
+    )
+    name: str = key(
+        "Name of the set: writes pca_model_<name>.skops and reduced_features_<name>.csv", "str", "reference"
+    )
+    n_components: int = key(
+        "PCA components (fewer when there are fewer objects: at most objects - 1)",
+        "int",
+        DEFAULT_COMPONENTS,
+        minimum=1,
+    )
+    features_path: Path | None = key(
+        "Feature directory written by score (save_features) to reuse", "path", None, exists="dir"
+    )
+    max_workers: int = key("Number of worker processes", "int", 4, minimum=1)
+    batch_size: int = key("Light curves per task sent to a worker", "int", 64, minimum=1)
+    executor: str = key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
+    scheduler_address: str | None = key(
+        'Dask scheduler address (executor "dask"); none = a local cluster', "str", None
+    )
+
+    def check(self) -> str | None:
+        if os.sep in self.name or (os.altsep and os.altsep in self.name) or self.name in (".", ".."):
+            return f'key "name" must be a plain name, not a path, got "{self.name}"'
+        return None
+
+    def monitor_path(self) -> Path:
+        return self.fits_dir

@@ -1,0 +1,382 @@
+"""Reference sets for ``sim``: build one (``reference`` command) and load one (clara's or CLARA's published).
+
+A reference set is a PCA fitted on the clara-4000 vectors of labelled light curves (raw, unscaled, as
+CLARA did) and a CSV in CLARA's published layout: component columns ``0``…``N-1``, then ``label`` and
+``filename``, one row per reference object. clara writes the PCA as ``.skops`` with metadata that binds it
+to its CSV (sha256); CLARA's published pickle loads only under ``modelio``'s sha256/trust policy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+
+from clara_benchmark.config import ClaraError, ConfigError
+from clara_benchmark.cosine_similarity.config import ReferenceConfig
+from clara_benchmark.cosine_similarity.inputs import FitsFinder, iter_features
+from clara_benchmark.cosine_similarity.match import label_group, unit_rows
+from clara_benchmark.executors import get_executor
+from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES
+from clara_benchmark.lightcurve import LightCurveError, read_lightcurve, tic_from_filename
+from clara_benchmark.modelio import load_model, save_model
+from clara_benchmark.utils.io import atomic_write_bytes, atomic_write_text, sha256_file
+
+REFERENCE_KIND = "clara reference PCA"
+
+
+def output_paths(output_dir: Path, name: str) -> tuple[Path, Path, Path]:
+    """(PCA model, reference CSV, failures CSV) of a reference set called ``name``."""
+    output_dir = Path(output_dir)
+    return (
+        output_dir / f"pca_model_{name}.skops",
+        output_dir / f"reduced_features_{name}.csv",
+        output_dir / f"reduced_features_{name}_failures.csv",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the loaded reference set
+
+
+@dataclass
+class ReferenceSet:
+    """A PCA and its labelled reference rows (``coords``: n × n_components, in the PCA's space)."""
+
+    pca: PCA
+    coords: np.ndarray
+    labels: np.ndarray  # object array of str
+    filenames: np.ndarray  # object array of str
+    metadata: dict
+    unit: np.ndarray  # coords scaled to unit rows, computed once for all batches
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_components(self) -> int:
+        return self.coords.shape[1]
+
+
+def component_columns(n: int) -> list[str]:
+    return [str(i) for i in range(n)]
+
+
+def _read_reference_csv(csv_path: Path) -> pd.DataFrame:
+    try:
+        # labels like "NA" or "*" must stay text: no NaN guessing
+        return pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise ConfigError(f"{csv_path}: reference CSV does not exist") from None
+    except pd.errors.EmptyDataError:
+        raise ConfigError(f"{csv_path}: reference CSV is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"{csv_path}: cannot read reference CSV ({' '.join(str(exc).split())})") from None
+
+
+def parse_reference_table(
+    table: pd.DataFrame, n_components: int, source: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(coords, labels, filenames) from a reference table, checked against the PCA's ``n_components``.
+
+    Component columns are the integer-named ones and must be exactly ``0``…``n_components-1``.
+    """
+    table = table.rename(columns=lambda c: str(c).strip())
+    missing = [c for c in ("label", "filename") if c not in table.columns]
+    if missing:
+        raise ConfigError(
+            f"{source}: reference CSV has no {' or '.join(repr(c) for c in missing)} column "
+            f"(expected columns 0..{n_components - 1}, label, filename)"
+        )
+    numbered = sorted(int(c) for c in table.columns if c.isdigit())
+    expected = list(range(n_components))
+    if numbered != expected:
+        have = f"{len(numbered)} component columns" + (
+            f" ({numbered[0]}..{numbered[-1]})" if numbered else ""
+        )
+        raise ConfigError(
+            f"{source}: reference CSV has {have} but the PCA model has {n_components} components "
+            f"(expected columns 0..{n_components - 1}); are the CSV and the model from the same reference set?"
+        )
+    if len(table) == 0:
+        raise ConfigError(f"{source}: reference CSV has no rows")
+    cols = component_columns(n_components)
+    coords = table[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(coords).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ConfigError(
+            f"{source}: reference CSV row {first + 1} (line {first + 2}) has a missing or non-numeric "
+            f"component value ({int(bad.sum())} such rows)"
+        )
+    labels = table["label"].str.strip()
+    filenames = table["filename"].str.strip()
+    for name, values in (("label", labels), ("filename", filenames)):
+        empty = np.flatnonzero((values == "").to_numpy())
+        if len(empty):
+            raise ConfigError(
+                f"{source}: reference CSV row {empty[0] + 1} (line {empty[0] + 2}) has an empty {name} "
+                f"({len(empty)} such rows)"
+            )
+    return coords, labels.to_numpy(dtype=object), filenames.to_numpy(dtype=object)
+
+
+def load_reference_set(
+    model_path: str | os.PathLike, csv_path: str | os.PathLike, trust_pickles: bool = False
+) -> ReferenceSet:
+    """Load a PCA (``.skops``, or a published CLARA pickle under the trust policy) and its reference CSV."""
+    model_path, csv_path = Path(model_path), Path(csv_path)
+    pca, meta = load_model(model_path, trust_pickles=trust_pickles, expect=PCA)
+    n_in = getattr(pca, "n_features_in_", None)
+    if n_in != N_FEATURES or not hasattr(pca, "components_"):
+        raise ConfigError(
+            f"{model_path}: the PCA takes {n_in} features, clara-4000 vectors have {N_FEATURES}"
+            if n_in is not None
+            else f"{model_path}: the PCA is not fitted"
+        )
+    spec = meta.get("feature_spec")
+    if spec is not None and spec != FEATURE_SPEC_VERSION:
+        raise ConfigError(f"{model_path}: built on features {spec}, clara computes {FEATURE_SPEC_VERSION}")
+    coords, labels, filenames = parse_reference_table(
+        _read_reference_csv(csv_path), int(pca.n_components_), str(csv_path)
+    )
+    return ReferenceSet(
+        pca=pca, coords=coords, labels=labels, filenames=filenames, metadata=meta, unit=unit_rows(coords)
+    )
+
+
+def csv_matches_model(ref: ReferenceSet, csv_path: str | os.PathLike) -> bool | None:
+    """Whether the CSV is the one written with this PCA (None when the model does not record it)."""
+    expected = ref.metadata.get("reference_csv_sha256")
+    if expected is None:
+        return None
+    return sha256_file(csv_path) == expected
+
+
+# ---------------------------------------------------------------------------------------------------------
+# building a reference set (pure parts)
+
+
+def effective_components(requested: int, n_objects: int) -> int:
+    """At most ``n_objects - 1``: centred data of n objects spans n - 1 directions, more are noise."""
+    return max(1, min(int(requested), n_objects - 1, N_FEATURES))
+
+
+def fit_reference(features: np.ndarray, n_components: int) -> tuple[PCA, np.ndarray]:
+    """Fit the PCA (exact SVD, so a rebuild gives the same set) and project the reference objects."""
+    pca = PCA(n_components=n_components, svd_solver="full").fit(features)
+    return pca, pca.transform(features)
+
+
+def reference_table(coords: np.ndarray, labels, filenames) -> pd.DataFrame:
+    table = pd.DataFrame(coords, columns=component_columns(coords.shape[1]))
+    table["label"] = list(labels)
+    table["filename"] = list(filenames)
+    return table
+
+
+# ---------------------------------------------------------------------------------------------------------
+# labels CSV → files
+
+
+def read_labels(path: Path) -> pd.DataFrame:
+    """The labels CSV as a table with ``label`` and either ``filename`` or ``tic_id`` (int), de-duplicated.
+
+    Errors name the file, the line and what is wrong.
+    """
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise ConfigError(f"{path}: labels CSV is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"{path}: cannot read labels CSV ({' '.join(str(exc).split())})") from None
+    original = [str(c) for c in table.columns]
+    by_lower = {c.strip().lower(): c for c in table.columns}
+    picked = {}
+    for wanted, aliases in (
+        ("label", ("label",)),
+        ("filename", ("filename",)),
+        ("tic_id", ("tic_id", "tic")),
+    ):
+        found = next((by_lower[a] for a in aliases if a in by_lower), None)
+        if found is not None:
+            picked[found] = wanted
+    table = table[list(picked)].rename(columns=picked)
+    if "label" not in table.columns or not ({"filename", "tic_id"} & set(table.columns)):
+        raise ConfigError(
+            f'{path}: labels CSV needs columns "filename,label" or "tic_id,label" '
+            f"(found: {', '.join(original)})"
+        )
+    keyname = "filename" if "filename" in table.columns else "tic_id"
+    table = table[[keyname, "label"]].apply(lambda s: s.str.strip())
+    for col in (keyname, "label"):
+        empty = np.flatnonzero((table[col] == "").to_numpy())
+        if len(empty):
+            raise ConfigError(f"{path}: line {empty[0] + 2}: empty {col} ({len(empty)} such lines)")
+    if keyname == "filename":
+        table["filename"] = table["filename"].map(os.path.basename)
+    else:
+        ids = pd.to_numeric(table["tic_id"], errors="coerce")
+        bad = np.flatnonzero((ids.isna() | (ids != ids.round()) | (ids <= 0)).to_numpy())
+        if len(bad):
+            raise ConfigError(
+                f'{path}: line {bad[0] + 2}: tic_id "{table["tic_id"].iloc[bad[0]]}" is not a positive integer'
+            )
+        table["tic_id"] = ids.astype(np.int64)
+    conflicts = table.groupby(keyname)["label"].nunique()
+    conflicts = conflicts[conflicts > 1]
+    if len(conflicts):
+        first = conflicts.index[0]
+        labels = sorted(table.loc[table[keyname] == first, "label"].unique())
+        raise ConfigError(
+            f"{path}: {keyname} {first} has conflicting labels {labels} ({len(conflicts)} such objects)"
+        )
+    return table.drop_duplicates().reset_index(drop=True)
+
+
+def _tic_of_file(path: Path) -> int | None:
+    tic = tic_from_filename(path.name)
+    if tic is not None:
+        return tic
+    try:
+        return read_lightcurve(path).tic_id
+    except LightCurveError:
+        return None
+
+
+def resolve_labels(
+    labels: pd.DataFrame, finder: FitsFinder
+) -> tuple[dict[str, str], list[tuple[str, str]], list[str]]:
+    """``({filename: label}, failures, notes)``. A TIC id maps to every file of that star (all sectors)."""
+    failures: list[tuple[str, str]] = []
+    notes: list[str] = []
+    if "filename" in labels.columns:
+        return dict(zip(labels["filename"], labels["label"])), failures, notes
+    by_tic: dict[int, list[Path]] = {}
+    for path in finder.all_files():
+        tic = _tic_of_file(path)
+        if tic is not None:
+            by_tic.setdefault(tic, []).append(path)
+    named: dict[str, str] = {}
+    for tic, label in zip(labels["tic_id"], labels["label"]):
+        files = by_tic.get(int(tic), [])
+        if not files:
+            failures.append((f"TIC {tic}", f"no light curve of TIC {tic} in fits_dir"))
+            continue
+        if len(files) > 1:
+            notes.append(
+                f"TIC {tic}: {len(files)} light curves ({', '.join(p.name for p in files)}), all used"
+            )
+        for p in files:
+            named[p.name] = label
+    return named, failures, notes
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the command
+
+
+def _failures_csv(failures: list[tuple[str, str]]) -> str:
+    table = pd.DataFrame(
+        [(os.path.basename(p), p, r) for p, r in failures], columns=["filename", "path", "reason"]
+    )
+    return table.to_csv(index=False)
+
+
+def run(config: ReferenceConfig, ctx) -> int:
+    """Build a reference set; exit 0, or 1 when fewer than two labelled light curves could be used."""
+    model_path, csv_path, failures_path = output_paths(config.output_dir, config.name)
+    labels = read_labels(config.labels_path)
+    finder = FitsFinder(config.fits_dir)
+    named, failures, notes = resolve_labels(labels, finder)
+    for note in notes:
+        ctx.log.log(note)
+    ctx.log.main(
+        f"reference {config.name}: {len(labels)} labelled objects in {config.labels_path}, "
+        f"{len(named)} light curves to use"
+    )
+
+    executor = get_executor(config)
+    names, tic_ids, rows = [], [], []
+    with ctx.progress(total=len(named), desc="reference features", unit="lc") as bar:
+        for batch in iter_features(named, finder, executor, config.batch_size, config.features_path):
+            names.extend(batch.filenames)
+            tic_ids.extend(batch.tic_ids)
+            if len(batch.paths):
+                rows.append(batch.features)
+            failures.extend(batch.failures)
+            bar.update(len(batch.paths) + len(batch.failures))
+    for path, reason in failures:
+        ctx.log.log(f"failed: {path}: {reason}")
+    atomic_write_text(failures_path, _failures_csv(failures))
+    if failures:
+        ctx.log.main(f"{len(failures)} labelled objects could not be used: see {failures_path}")
+
+    if len(names) < 2:
+        raise ClaraError(
+            f"reference {config.name}: only {len(names)} labelled light curve(s) could be used; "
+            "a reference set needs at least 2"
+        )
+    # rows in file-name order, so the set does not depend on batch or worker order
+    order = np.argsort(np.array(names), kind="stable")
+    features = np.vstack(rows)[order]
+    names = [names[i] for i in order]
+    tic_ids = [tic_ids[i] for i in order]
+    object_labels = [named[n] for n in names]
+
+    n_components = effective_components(config.n_components, len(names))
+    if n_components < config.n_components:
+        ctx.log.main(
+            f"using {n_components} PCA components instead of {config.n_components}: "
+            f"only {len(names)} reference objects (at most objects - 1 components carry information)"
+        )
+    pca, coords = fit_reference(features, n_components)
+
+    table = reference_table(coords, object_labels, names)
+    csv_bytes = table.to_csv(index=False).encode("utf-8")
+    counts = table["label"].value_counts().sort_index()
+    group_counts = table["label"].map(label_group).value_counts().sort_index()
+    metadata = {
+        "kind": REFERENCE_KIND,
+        "name": config.name,
+        "feature_spec": FEATURE_SPEC_VERSION,
+        "n_objects": len(names),
+        "n_components": int(n_components),
+        "n_components_requested": int(config.n_components),
+        "explained_variance_ratio": float(np.sum(pca.explained_variance_ratio_)),
+        "labels_path": str(config.labels_path),
+        "labels_sha256": sha256_file(config.labels_path),
+        "label_counts": {str(k): int(v) for k, v in counts.items()},
+        "reference_csv": csv_path.name,
+        "reference_csv_sha256": hashlib.sha256(csv_bytes).hexdigest(),
+        "tic_ids": [str(t) for t in tic_ids],
+    }
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    for path in (model_path, csv_path):
+        if path.exists():
+            ctx.log.log(f"replacing {path}")
+    atomic_write_bytes(csv_path, csv_bytes)
+    save_model(pca, model_path, metadata)
+
+    ctx.log.main(
+        f"reference {config.name}: {len(names)} objects, {n_components} components "
+        f"({metadata['explained_variance_ratio']:.1%} of the variance) → {model_path} + {csv_path}"
+    )
+    ctx.log.log("labels: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    ctx.log.log("label groups: " + ", ".join(f"{k} {v}" for k, v in group_counts.items()))
+    return 0
+
+
+def describe(ref: ReferenceSet) -> str:
+    """One line about a loaded reference set, for the log."""
+    counts = pd.Series(ref.labels).map(label_group).value_counts().sort_index()
+    text = f"{len(ref)} reference objects, {ref.n_components} components; groups: " + ", ".join(
+        f"{k} {v}" for k, v in counts.items()
+    )
+    source = ref.metadata.get("source") or ref.metadata.get("name")
+    return f"{text}; model: {source}" if source else text
