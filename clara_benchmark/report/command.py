@@ -148,6 +148,9 @@ def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _In
             scores[model] = table
     wrss_found = I.newest(score_dir, "wrss").get("wrss")
     wrss = I.read_table(wrss_found, I.WRSS_COLUMNS, "WRSS") if wrss_found else None
+    if wrss is not None:
+        for column in ("anomaly_score_p3", "anomaly_score_p9", "score_weighted_root_sumnorm"):
+            I.check_range(wrss, column)
     if not scores and wrss is None:
         raise ClaraError(
             f"{score_dir}: no anomaly_scores_<p3|p5|p9>_<YYYYMMDD_HHMMSS>.csv or wrss_p3p9_<...>.csv here; "
@@ -162,15 +165,6 @@ def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _In
                 "each kind shows its newest file",
             )
         )
-    for t in [*scores.values(), *([wrss] if wrss else [])]:
-        if t.dropped:
-            notes.append(
-                (
-                    "warn",
-                    f"{t.source.path.name}: {t.dropped} row(s) without a score were skipped "
-                    "(CLARA's logging bug wrote such rows)",
-                )
-            )
     if wrss is None:
         notes.append(("info", "no WRSS table in score_dir (score ran without calculate_wrss_p3p9)"))
 
@@ -198,6 +192,16 @@ def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _In
         sf = I.newest(Path(config.sim_dir), "failures").get("failures")
         if sf and (not f or sf.path.resolve() != f.path.resolve()):
             failures.append(("sim", I.read_table(sf, I.FAILURE_COLUMNS, "failures")))
+
+    for t in [*scores.values(), wrss, sim]:
+        if t is not None and t.dropped:
+            notes.append(
+                (
+                    "warn",
+                    f"{t.source.path.name}: {t.dropped} row(s) without a score were skipped "
+                    "(CLARA's logging bug wrote such rows)",
+                )
+            )
 
     recall = None
     if config.evaluate_path is not None:
