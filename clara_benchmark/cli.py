@@ -78,6 +78,14 @@ COMMANDS: dict[str, Command] = {
             "reference.log",
             "configs/reference_config.json",
         ),
+        Command(
+            "report",
+            "A static HTML report (one folder, opens offline) from the outputs of score, sim and evaluate",
+            "clara_benchmark.report.command:ReportConfig",
+            "clara_benchmark.report.command:run",
+            "report.log",
+            "configs/report_config.json",
+        ),
     )
 }
 

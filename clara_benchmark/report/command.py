@@ -1,0 +1,446 @@
+"""The ``report`` command: a static HTML report (one folder, opens offline) from any run's output files.
+
+Inputs are the CSVs the other commands write (CLARA_SPEC §7), the newest of each kind by the timestamp in
+the name; only the anomaly scores are required. Anything else that is missing is left out with a note.
+Heavy imports (pandas, matplotlib) happen inside functions so that ``clara --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clara_benchmark.config import ClaraError, key
+
+RANK_CHOICES = ("auto", "wrss", "p3", "p5", "p9")
+IMG_DIR = "img"
+
+
+@dataclass
+class ReportConfig:
+    """Config of ``report`` (configs/report_config.json)."""
+
+    score_dir: Path = key(
+        "Output directory of score (anomaly_scores_*, wrss_p3p9_*, failures_* CSVs); the newest of each "
+        "kind is used",
+        "path",
+        required=True,
+        exists="dir",
+    )
+    output_dir: Path = key(
+        "Folder for the report: index.html and img/ (created when missing)", "path", "./results/report/"
+    )
+    sim_dir: Path | None = key(
+        "Output directory of sim (cosine_similarity_scores_* CSV); none = no similarity section", "path", None
+    )
+    evaluate_path: Path | None = key(
+        "Injection–recovery output: a recall CSV, or the directory holding it; none = no heat map",
+        "path",
+        None,
+    )
+    fits_dirs: list[Path] = key(
+        "Directories holding the candidates' FITS files, for their thumbnails", "list[path]", []
+    )
+    run_log_dir: Path | None = key(
+        "Log directory of the run to summarise (its main.log); none = this command's --log_dir", "path", None
+    )
+    top_n: int = key("Number of top candidates listed, each with thumbnails", "int", 50, minimum=1)
+    rank_by: str = key(
+        'Rank candidates by "wrss", "p3", "p5" or "p9"; "auto" = WRSS when present, else the first model',
+        "str",
+        "auto",
+        choices=RANK_CHOICES,
+    )
+    max_rows_per_group: int = key("Similarity matches listed per label group", "int", 100, minimum=1)
+    title: str = key("Title of the report page", "str", "clara report")
+    max_workers: int = key("Processes drawing the thumbnails", "int", 2, minimum=1)
+
+    def monitor_path(self) -> Path:
+        return self.output_dir
+
+
+@dataclass
+class ReportResult:
+    index: Path
+    candidates: int
+    thumbnails: int
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _Quiet:
+    """Stands in for a run log when build_report is called from Python without one."""
+
+    def main(self, msg: str) -> None:
+        pass
+
+    def log(self, msg: str) -> None:
+        pass
+
+
+def run(config: ReportConfig, ctx) -> int:
+    result = build_report(config, ctx=ctx, default_log_dir=ctx.log_dir)
+    ctx.log.main(
+        f"report written: {result.index} ({result.candidates} candidates, {result.thumbnails} thumbnails, "
+        f"{len(result.notes)} notes); open it in a browser"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- building
+
+
+def _img_name(prefix: str, text: str) -> str:
+    return f"{IMG_DIR}/{prefix}_{hashlib.sha1(text.encode('utf-8')).hexdigest()[:16]}.png"
+
+
+def _write_png(out_dir: Path, relpath: str, data: bytes, written: set[str]) -> str:
+    from clara_benchmark.utils.io import atomic_write_bytes
+
+    atomic_write_bytes(out_dir / relpath, data)
+    written.add(relpath)
+    return relpath
+
+
+def _find_fits(filename: str, dirs: list[Path]) -> Path | None:
+    for d in dirs:
+        p = Path(d) / filename
+        if p.is_file():
+            return p
+    return None
+
+
+def _rel(path: Path) -> str:
+    """The path as the user would type it from here: relative when below the current folder."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(Path(path).resolve()) if rel.startswith("..") else rel
+
+
+@dataclass
+class _Inputs:
+    scores: dict  # model -> Table
+    wrss: object | None
+    failures: list  # [(source label, Table)]
+    sim: object | None
+    recall: object | None
+    runs: list
+    notes: list[tuple[str, str]]
+    main_log: Path | None
+
+
+def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _Inputs:
+    from clara_benchmark.report import inputs as I
+
+    notes: list[tuple[str, str]] = []
+    score_dir = Path(config.score_dir)
+    found = I.newest(score_dir, "scores")
+    scores = {}
+    for model in I.MODELS:
+        if model in found:
+            table = I.read_table(found[model], I.SCORE_COLUMNS, f"{model.upper()} anomaly-score")
+            I.check_range(table, "anomaly_score")
+            scores[model] = table
+    wrss_found = I.newest(score_dir, "wrss").get("wrss")
+    wrss = I.read_table(wrss_found, I.WRSS_COLUMNS, "WRSS") if wrss_found else None
+    if wrss is not None:
+        for column in ("anomaly_score_p3", "anomaly_score_p9", "score_weighted_root_sumnorm"):
+            I.check_range(wrss, column)
+    if not scores and wrss is None:
+        raise ClaraError(
+            f"{score_dir}: no anomaly_scores_<p3|p5|p9>_<YYYYMMDD_HHMMSS>.csv or wrss_p3p9_<...>.csv here; "
+            "run score first, or point score_dir at its output_dir"
+        )
+    stamps = {t.source.timestamp for t in scores.values()} | ({wrss.source.timestamp} if wrss else set())
+    if len(stamps) > 1:
+        notes.append(
+            (
+                "warn",
+                f"the score files come from different runs (timestamps {', '.join(sorted(stamps))}); "
+                "each kind shows its newest file",
+            )
+        )
+    if wrss is None:
+        notes.append(("info", "no WRSS table in score_dir (score ran without calculate_wrss_p3p9)"))
+
+    failures = []
+    f = I.newest(score_dir, "failures").get("failures")
+    if f:
+        failures.append(("score", I.read_table(f, I.FAILURE_COLUMNS, "failures")))
+
+    sim = None
+    if config.sim_dir is None:
+        notes.append(("info", "similarity section left out: no sim_dir given"))
+    elif not Path(config.sim_dir).is_dir():
+        notes.append(("warn", f"similarity section left out: sim_dir {config.sim_dir} does not exist"))
+    else:
+        s = I.newest(Path(config.sim_dir), "sim").get("sim")
+        if s is None:
+            notes.append(
+                (
+                    "warn",
+                    f"similarity section left out: no cosine_similarity_scores_*.csv in {config.sim_dir}",
+                )
+            )
+        else:
+            sim = I.read_table(s, I.SIM_COLUMNS, "cosine-similarity")
+        sf = I.newest(Path(config.sim_dir), "failures").get("failures")
+        if sf and (not f or sf.path.resolve() != f.path.resolve()):
+            failures.append(("sim", I.read_table(sf, I.FAILURE_COLUMNS, "failures")))
+
+    for t in [*scores.values(), wrss, sim]:
+        if t is not None and t.dropped:
+            notes.append(
+                (
+                    "warn",
+                    f"{t.source.path.name}: {t.dropped} row(s) without a score were skipped "
+                    "(CLARA's logging bug wrote such rows)",
+                )
+            )
+
+    recall = None
+    if config.evaluate_path is not None:
+        path = I.find_evaluate_csv(Path(config.evaluate_path))
+        if path is None:
+            notes.append(
+                (
+                    "warn",
+                    f"injection–recovery section left out: no recall CSV at {config.evaluate_path}",
+                )
+            )
+        else:
+            recall = I.read_recall_grid(path)
+
+    runs, main_log = [], None
+    log_dir = config.run_log_dir or default_log_dir
+    if log_dir is None:
+        notes.append(("info", "run history left out: no log directory given"))
+    else:
+        candidate = Path(log_dir) / "main.log"
+        if candidate.is_file():
+            main_log = candidate
+            runs = I.read_runs(candidate)
+        else:
+            notes.append(("warn", f"run history left out: no main.log in {log_dir}"))
+    log.log(
+        "report inputs: "
+        + "; ".join(
+            [f"{m}={t.source.path}" for m, t in scores.items()]
+            + ([f"wrss={wrss.source.path}"] if wrss else [])
+            + ([f"sim={sim.source.path}"] if sim else [])
+            + ([f"recall={recall.source}"] if recall else [])
+            + ([f"main.log={main_log}"] if main_log else [])
+        )
+    )
+    return _Inputs(scores, wrss, failures, sim, recall, runs, notes, main_log)
+
+
+def _rank_source(config: ReportConfig, inp: _Inputs) -> str:
+    if config.rank_by == "auto":
+        if inp.wrss is not None:
+            return "wrss"
+        return next(m for m in ("p3", "p5", "p9") if m in inp.scores)
+    if config.rank_by == "wrss" and inp.wrss is None:
+        raise ClaraError(
+            f'rank_by "wrss" but there is no wrss_p3p9_*.csv in {config.score_dir} '
+            '(use "auto" or a model that was scored)'
+        )
+    if config.rank_by in ("p3", "p5", "p9") and config.rank_by not in inp.scores:
+        raise ClaraError(
+            f'rank_by "{config.rank_by}" but there is no anomaly_scores_{config.rank_by}_*.csv in '
+            f"{config.score_dir} (scored: {', '.join(inp.scores) or 'none'})"
+        )
+    return config.rank_by
+
+
+def _candidates(source: str, inp: _Inputs):
+    """All ranked candidates (score > 0), best first, with every model's score and the sim label joined
+    by file name (never by position)."""
+    import pandas as pd
+
+    if source == "wrss":
+        w = inp.wrss.frame
+        frame = pd.DataFrame(
+            {
+                "filename": w["filename"],
+                "tic": w["tic_p3"],
+                "wrss_norm": w["score_weighted_root_sumnorm"],
+                "wrss": w["score_weighted_root_sum"],
+                "p3": w["anomaly_score_p3"],
+                "p9": w["anomaly_score_p9"],
+            }
+        )
+        frame = frame.sort_values(["wrss_norm", "wrss", "filename"], ascending=[False, False, True])
+    else:
+        s = inp.scores[source].frame
+        frame = pd.DataFrame({"filename": s["filename"], "tic": s["tic"], source: s["anomaly_score"]})
+        frame = frame[frame[source] > 0].sort_values([source, "filename"], ascending=[False, True])
+        if inp.wrss is not None:
+            w = inp.wrss.frame.drop_duplicates("filename", keep="last").set_index("filename")
+            frame["wrss_norm"] = frame["filename"].map(w["score_weighted_root_sumnorm"])
+            frame["wrss"] = frame["filename"].map(w["score_weighted_root_sum"])
+    for model, table in inp.scores.items():
+        if model not in frame.columns:
+            by_name = table.frame.drop_duplicates("filename", keep="last").set_index("filename")
+            frame[model] = frame["filename"].map(by_name["anomaly_score"])
+    if inp.sim is not None:
+        sim = inp.sim.frame.drop_duplicates("filename", keep="last").set_index("filename")
+        for col in ("label_group", "matched_label", "similarity_score"):
+            frame[col] = frame["filename"].map(sim[col])
+    frame = frame.drop_duplicates("filename", keep="first").reset_index(drop=True)
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    return frame
+
+
+def _thumbnails(config, top, out_dir: Path, written: set[str], ctx, notes) -> dict[str, dict]:
+    from clara_benchmark.executors import LocalExecutor
+    from clara_benchmark.report.html import is_missing
+    from clara_benchmark.report.plots import render_candidate
+
+    if top.empty:
+        return {}
+    dirs = [Path(d) for d in config.fits_dirs]
+    if not dirs:
+        notes.append(("info", "candidate thumbnails left out: no fits_dirs given"))
+        return {}
+    absent = [d for d in dirs if not d.is_dir()]
+    for d in absent:
+        notes.append(("warn", f"fits_dirs: {d} does not exist"))
+    tasks, results = [], {}
+    for row in top.itertuples(index=False):
+        path = _find_fits(row.filename, dirs)
+        if path is None:
+            results[row.filename] = {"error": "FITS file not found in fits_dirs"}
+            continue
+        relpath = _img_name("lc", row.filename)
+        tic = "" if is_missing(row.tic) else f"TIC {int(row.tic)} · "
+        tasks.append(
+            {
+                "filename": row.filename,
+                "path": str(path),
+                "png": str(out_dir / relpath),
+                "relpath": relpath,
+                "title": f"{tic}#{row.rank}",
+            }
+        )
+    not_found = sum(1 for r in results.values() if r.get("error"))
+    if not_found:
+        notes.append(("warn", f"{not_found} candidate light curve(s) not found in fits_dirs: no thumbnail"))
+    if tasks:
+        executor = LocalExecutor(max_workers=min(config.max_workers, len(tasks)))
+        bar = _progress(ctx, len(tasks))
+        for task, result in zip(tasks, executor.imap(render_candidate, tasks)):
+            if result.get("png"):
+                result["relpath"] = task["relpath"]
+                written.add(task["relpath"])
+            results[task["filename"]] = result
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+    bad = [r for r in results.values() if r.get("error") and r["error"] != "FITS file not found in fits_dirs"]
+    if bad:
+        notes.append(
+            ("warn", f"{len(bad)} candidate light curve(s) could not be drawn (reason in the table)")
+        )
+    return results
+
+
+def _progress(ctx, total: int):
+    if ctx is None:
+        return None
+    return ctx.progress(total=total, desc="thumbnails", unit="lc")
+
+
+def build_report(config: ReportConfig, ctx=None, default_log_dir: Path | None = None) -> ReportResult:
+    """Read the run's outputs, draw the figures and write ``<output_dir>/index.html`` (atomically, last)."""
+    from clara_benchmark import __version__
+    from clara_benchmark.report import plots, sections
+    from clara_benchmark.report.html import page
+    from clara_benchmark.utils.io import atomic_write_text
+
+    log = ctx.log if ctx is not None else _Quiet()
+    out_dir = Path(config.output_dir)
+    inp = _load_inputs(config, log, default_log_dir)
+    notes = inp.notes
+    written: set[str] = set()
+    (out_dir / IMG_DIR).mkdir(parents=True, exist_ok=True)
+
+    source = _rank_source(config, inp)
+    ranked = _candidates(source, inp)
+    top = ranked.head(config.top_n)
+    log.log(f"ranked {len(ranked)} candidates by {source}; drawing {len(top)}")
+    thumbs = _thumbnails(config, top, out_dir, written, ctx, notes)
+
+    histograms = []
+    for model, table in inp.scores.items():
+        rel = _write_png(
+            out_dir,
+            f"{IMG_DIR}/hist_{model}.png",
+            plots.score_histogram(
+                table.frame["anomaly_score"].to_numpy(dtype=float),
+                f"{model.upper()} anomaly scores",
+                plots.COLORS[model],
+            ),
+            written,
+        )
+        histograms.append((model, rel))
+    if inp.wrss is not None:
+        rel = _write_png(
+            out_dir,
+            f"{IMG_DIR}/hist_wrss.png",
+            plots.score_histogram(
+                inp.wrss.frame["score_weighted_root_sumnorm"].to_numpy(dtype=float),
+                "WRSS (normalised), P3 & P9 > 0",
+                plots.COLORS["wrss"],
+                xlabel="score_weighted_root_sumnorm",
+            ),
+            written,
+        )
+        histograms.append(("wrss", rel))
+
+    heatmaps = []
+    if inp.recall is not None:
+        r = inp.recall
+        for i, (model, grid) in enumerate(r.grids.items()):
+            title = f"Recall, {model.upper()}" if model else "Recall per grid cell"
+            rel = _write_png(
+                out_dir,
+                f"{IMG_DIR}/recall_{i}.png",
+                plots.recall_heatmap(grid, r.depth_column, r.period_column, title),
+                written,
+            )
+            heatmaps.append((model, rel, grid))
+
+    # stale figures of an earlier report in the same folder would only confuse: remove them
+    for old in (out_dir / IMG_DIR).glob("*.png"):
+        if f"{IMG_DIR}/{old.name}" not in written:
+            old.unlink(missing_ok=True)
+
+    now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    body, nav = sections.render_all(
+        config=config,
+        inputs=inp,
+        rank_source=source,
+        ranked=ranked,
+        top=top,
+        thumbs=thumbs,
+        histograms=histograms,
+        heatmaps=heatmaps,
+        notes_list=notes,
+    )
+    subtitle = f"Generated {now} by clara {__version__} from {_rel(Path(config.score_dir))}"
+    footer = (
+        f"clara {__version__} · report generated {now} · static page, no network needed · "
+        f"{len(written)} figures in {IMG_DIR}/"
+    )
+    index = out_dir / "index.html"
+    atomic_write_text(index, page(config.title, subtitle, nav, body, footer))
+    n_thumbs = sum(1 for t in thumbs.values() if t.get("relpath"))
+    log.log(f"wrote {index} with {len(written)} figures; notes: {json.dumps(notes)}")
+    return ReportResult(index=index, candidates=len(top), thumbnails=n_thumbs, notes=list(notes))

@@ -1,0 +1,372 @@
+"""What a report is made of: the newest output CSVs of each kind, checked, plus the runs told by main.log.
+
+Everything here is read-only and tolerant of what is missing (a missing piece becomes a note in the report),
+but strict about what is present: a malformed CSV raises ``ReportInputError`` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from clara_benchmark.config import ClaraError
+
+MODELS = ("p3", "p5", "p9")
+TIMESTAMP = r"(\d{8}_\d{6})"
+PATTERNS = {
+    "scores": re.compile(rf"^anomaly_scores_(p3|p5|p9)_{TIMESTAMP}\.csv$"),
+    "wrss": re.compile(rf"^wrss_p3p9_{TIMESTAMP}\.csv$"),
+    "failures": re.compile(rf"^failures_{TIMESTAMP}\.csv$"),
+    "sim": re.compile(rf"^cosine_similarity_scores_{TIMESTAMP}\.csv$"),
+}
+SCORE_COLUMNS = {"tic": "int", "filename": "str", "anomaly_score": "num"}
+WRSS_COLUMNS = {
+    "tic_p3": "int",
+    "filename": "str",
+    "anomaly_score_p3": "num",
+    "tic_p9": "int",
+    "anomaly_score_p9": "num",
+    "score_weighted_root_sum": "num",
+    "score_weighted_root_sumnorm": "num",
+}
+FAILURE_COLUMNS = {"filename": "str", "reason": "str"}
+SIM_COLUMNS = {"filename": "str", "matched_label": "str", "label_group": "str", "similarity_score": "num"}
+LABEL_GROUPS = ("planet_like", "binary_star", "stellar", "outlier", "unclassified")
+MISSING_WORDS = {"", "none", "nan", "null", "na", "n/a"}
+
+
+class ReportInputError(ClaraError):
+    """A report input that exists but cannot be used; the message names the file."""
+
+
+@dataclass
+class Found:
+    """One output file picked for the report."""
+
+    path: Path
+    timestamp: str
+
+    @property
+    def when(self) -> _dt.datetime:
+        return _dt.datetime.strptime(self.timestamp, "%Y%m%d_%H%M%S")
+
+
+@dataclass
+class Table:
+    """A checked CSV: its rows, where it came from, and what was dropped while reading."""
+
+    source: Found
+    frame: pd.DataFrame
+    dropped: int = 0  # rows without a value in a required numeric column (CLARA's "None" rows)
+
+
+def newest(directory: Path, kind: str) -> dict[str, Found]:
+    """The newest file of ``kind`` in ``directory`` by the timestamp in its name, keyed by model for scores.
+
+    Hidden files (``.name.tmp`` of an atomic write in progress) never match the patterns.
+    """
+    pattern = PATTERNS[kind]
+    best: dict[str, Found] = {}
+    if not directory.is_dir():
+        return best
+    for path in directory.iterdir():
+        m = pattern.match(path.name)
+        if not m or not path.is_file():
+            continue
+        key, stamp = (m.group(1), m.group(2)) if kind == "scores" else (kind, m.group(1))
+        if key not in best or stamp > best[key].timestamp:
+            best[key] = Found(path, stamp)
+    return best
+
+
+def _line_of(index: int) -> int:
+    return int(index) + 2  # 1-based, after the header line
+
+
+def read_table(found: Found, columns: dict[str, str], what: str) -> Table:
+    """Read a CSV and check it has ``columns`` ({name: "str" | "num" | "int"}); raise naming the file."""
+    path = found.path
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise ReportInputError(f"{path}: empty file (expected a {what} CSV with a header line)") from None
+    except pd.errors.ParserError as exc:
+        text = " ".join(str(exc).split())
+        raise ReportInputError(f"{path}: not a readable CSV ({text})") from None
+    except UnicodeDecodeError:
+        raise ReportInputError(f"{path}: not UTF-8 text (expected a {what} CSV)") from None
+    except OSError as exc:
+        raise ReportInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        found_cols = ", ".join(frame.columns[:12]) or "none"
+        raise ReportInputError(
+            f"{path}: not a {what} CSV: missing column(s) {', '.join(missing)} "
+            f"(found: {found_cols}; expected: {','.join(columns)})"
+        )
+    dropped = 0
+    keep = np.ones(len(frame), dtype=bool)
+    for name, kind in columns.items():
+        raw = frame[name].astype(str).str.strip()
+        if kind == "str":
+            frame[name] = raw
+            continue
+        absent = raw.str.lower().isin(MISSING_WORDS).to_numpy()
+        values = pd.to_numeric(raw.where(~absent), errors="coerce")
+        bad = values.isna().to_numpy() & ~absent
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ReportInputError(
+                f"{path}: line {_line_of(i)}: column {name} must be a number, got {raw.iloc[i]!r}"
+            )
+        if kind == "num":
+            finite = np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)) | absent
+            if not finite.all():
+                i = int(np.flatnonzero(~finite)[0])
+                raise ReportInputError(f"{path}: line {_line_of(i)}: column {name} is not finite")
+        frame[name] = values
+        if kind == "num":
+            keep &= ~absent
+    if not keep.all():
+        dropped = int((~keep).sum())
+        frame = frame[keep].reset_index(drop=True)
+    for name, kind in columns.items():
+        if kind == "int":
+            frame[name] = frame[name].astype("Int64")
+    return Table(found, frame, dropped)
+
+
+def check_range(table: Table, column: str, low: float = 0.0, high: float = 1.0) -> None:
+    values = table.frame[column].to_numpy(dtype=float)
+    bad = (values < low) | (values > high)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ReportInputError(
+            f"{table.source.path}: column {column} must lie in [{low:g}, {high:g}], got {values[i]!r} "
+            f"(row {i + 1})"
+        )
+
+
+# ------------------------------------------------------------------------------------ injection–recovery
+
+RECALL_NAMES = ("recall", "recovery_rate", "recovered_fraction", "fraction_recovered", "recovery_fraction")
+RECOVERED_NAMES = ("recovered", "detected", "is_recovered", "found")
+EVALUATE_NAME = re.compile(r"(recall|recover|injection|evaluat)", re.IGNORECASE)
+
+
+@dataclass
+class RecallGrid:
+    """Recall per (depth, period) cell, one grid per model (key "" when the CSV has no model column)."""
+
+    source: Path
+    depth_column: str
+    period_column: str
+    grids: dict[str, pd.DataFrame]  # index: depth values, columns: period values, cells: recall in [0, 1]
+    notes: list[str] = field(default_factory=list)
+    anomaly_rate: dict[str, float] = field(default_factory=dict)
+
+
+def find_evaluate_csv(path: Path) -> Path | None:
+    """``path`` itself when it is a file, else the newest recall-like CSV in the directory."""
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        return None
+    candidates = [p for p in path.iterdir() if p.suffix == ".csv" and EVALUATE_NAME.search(p.name)]
+    if not candidates:
+        return None
+
+    def order(p: Path):
+        m = re.search(TIMESTAMP, p.name)
+        return (m.group(1) if m else "", p.stat().st_mtime)
+
+    return max(candidates, key=order)
+
+
+def _pick(columns: list[str], exact: tuple[str, ...], contains: str | None = None) -> str | None:
+    lowered = {c.lower(): c for c in columns}
+    for name in exact:
+        if name in lowered:
+            return lowered[name]
+    if contains:
+        for c in columns:
+            if contains in c.lower():
+                return c
+    return None
+
+
+def read_recall_grid(path: Path) -> RecallGrid:
+    """Read an injection–recovery CSV, whatever its exact layout.
+
+    Accepted: one row per grid cell with a recall column (``recall``, ``recovery_rate``, ...), or one row per
+    injection with a boolean ``recovered`` column (averaged per cell). The depth and period columns are found
+    by name (``depth``, ``depth_ppm``, ``period_days``, ...). An optional ``model`` column gives one grid per
+    model; other axes (e.g. duration) are averaged over, with a note.
+    """
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ReportInputError(f"{path}: empty file (expected an injection–recovery CSV)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise ReportInputError(f"{path}: not a readable CSV ({text})") from None
+    cols = [str(c).strip() for c in frame.columns]
+    frame.columns = cols
+    depth = _pick(cols, ("depth", "depth_ppm", "injected_depth"), "depth")
+    period = _pick(cols, ("period", "period_days", "period_d", "injected_period"), "period")
+    recall = _pick(cols, RECALL_NAMES, "recall")
+    recovered = None if recall else _pick(cols, RECOVERED_NAMES)
+    if depth is None or period is None or (recall is None and recovered is None):
+        raise ReportInputError(
+            f"{path}: not an injection–recovery CSV: need a depth column, a period column and a recall "
+            f"(or per-injection 'recovered') column; found: {', '.join(cols[:15])}"
+        )
+    value = recall or recovered
+    frame = frame.copy()
+    if recovered:
+        text = frame[value].astype(str).str.strip().str.lower()
+        mapped = text.map({"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0})
+        if mapped.isna().any():
+            i = int(np.flatnonzero(mapped.isna().to_numpy())[0])
+            raise ReportInputError(
+                f"{path}: line {_line_of(i)}: column {value} must be true/false, got {frame[value].iloc[i]!r}"
+            )
+        frame[value] = mapped
+    for name in (depth, period, value):
+        numeric = pd.to_numeric(frame[name], errors="coerce")
+        if numeric.isna().any():
+            i = int(np.flatnonzero(numeric.isna().to_numpy())[0])
+            raise ReportInputError(
+                f"{path}: line {_line_of(i)}: column {name} must be a number, got {frame[name].iloc[i]!r}"
+            )
+        frame[name] = numeric.astype(float)
+    if ((frame[value] < 0) | (frame[value] > 1)).any():
+        raise ReportInputError(f"{path}: column {value} must lie in [0, 1] (a fraction of injections)")
+    if frame.empty:
+        raise ReportInputError(f"{path}: no rows")
+    notes = []
+    model = _pick(cols, ("model", "model_name"))
+    axes = [depth, period] + ([model] if model else [])
+    others = [
+        c
+        for c in cols
+        if c not in axes and c != value and ("duration" in c.lower()) and frame[c].nunique() > 1
+    ]
+    if others:
+        notes.append(f"recall averaged over {', '.join(others)}")
+    if recovered:
+        notes.append(f"recall = fraction of injections with {value} true per cell")
+    anomaly_rate = {}
+    rate_col = _pick(cols, ("anomaly_rate", "false_positive_rate", "anomaly_rate_uninjected"))
+    grids = {}
+    groups = frame.groupby(model, sort=True) if model else [("", frame)]
+    for key, part in groups:
+        key = str(key[0] if isinstance(key, tuple) else key)
+        grids[key] = part.pivot_table(index=depth, columns=period, values=value, aggfunc="mean").sort_index(
+            axis=0
+        )
+        grids[key] = grids[key].sort_index(axis=1)
+        if rate_col:
+            rates = pd.to_numeric(part[rate_col], errors="coerce").dropna()
+            if len(rates):
+                anomaly_rate[key] = float(rates.mean())
+    return RecallGrid(path, depth, period, grids, notes, anomaly_rate)
+
+
+# --------------------------------------------------------------------------------------------- main.log
+
+LOG_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) \[([A-Z]+)\] (.*)$")
+HEADER = re.compile(r"^clara (\S+) \| command (\S+) \| config (.*?) \| meta_message (.*?) \| argv (.*)$")
+CONFIG_SHA = re.compile(r"^(.*) sha256 ([0-9a-f]{64})$")
+FINISHED = re.compile(r"^(\S+) finished in ([0-9.]+) s with exit code (-?\d+)$")
+MAX_LOG_BYTES = 4 << 20  # main.log holds only run-level lines; read at most its last 4 MB
+
+
+@dataclass
+class Run:
+    """One command run as main.log tells it."""
+
+    command: str
+    started: _dt.datetime
+    version: str = ""
+    config_path: str | None = None
+    config_sha256: str | None = None
+    meta_message: str = ""
+    argv: list[str] = field(default_factory=list)
+    seconds: float | None = None
+    exit_code: int | None = None
+    messages: list[tuple[str, str]] = field(default_factory=list)  # (level, text) between header and end
+
+    @property
+    def finished(self) -> _dt.datetime | None:
+        if self.seconds is None:
+            return None
+        return self.started + _dt.timedelta(seconds=self.seconds)
+
+    def covers(self, stamp: _dt.datetime) -> bool:
+        """Did this run write an output stamped ``stamp`` (the run timestamp is taken just after the header)?"""
+        start = self.started - _dt.timedelta(seconds=2)
+        end = (self.finished or self.started) + _dt.timedelta(seconds=2)
+        return start <= stamp <= end
+
+
+def _json_or_text(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def read_runs(main_log: Path, skip_commands: tuple[str, ...] = ("report",)) -> list[Run]:
+    """The runs recorded in ``main.log``, oldest first; unknown lines are ignored, never an error."""
+    with open(main_log, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - MAX_LOG_BYTES))
+        data = fh.read()
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    if size > MAX_LOG_BYTES:
+        lines = lines[1:]  # the first line is probably cut
+    runs: list[Run] = []
+    open_runs: dict[str, Run] = {}
+    for line in lines:
+        m = LOG_LINE.match(line)
+        if not m:
+            continue
+        stamp, level, text = m.groups()
+        try:
+            when = _dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            continue
+        h = HEADER.match(text)
+        if h and level == "MAIN":
+            version, command, config, meta, argv = h.groups()
+            run = Run(command=command, started=when, version=version)
+            c = CONFIG_SHA.match(config)
+            if c:
+                run.config_path, run.config_sha256 = c.group(1), c.group(2)
+            meta_value = _json_or_text(meta)
+            run.meta_message = meta_value if isinstance(meta_value, str) else str(meta_value)
+            argv_value = _json_or_text(argv)
+            run.argv = [str(a) for a in argv_value] if isinstance(argv_value, list) else [str(argv_value)]
+            open_runs[command] = run
+            runs.append(run)
+            continue
+        f = FINISHED.match(text)
+        if f and f.group(1) in open_runs:
+            run = open_runs.pop(f.group(1))
+            run.seconds = float(f.group(2))
+            run.exit_code = int(f.group(3))
+            continue
+        if len(open_runs) == 1:
+            (run,) = open_runs.values()
+            if len(run.messages) < 50:
+                run.messages.append((level, text))
+    return [r for r in runs if r.command not in skip_commands]

@@ -1,0 +1,441 @@
+"""The report's sections, each a function from checked inputs to HTML (markup only via ``report.html``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from clara_benchmark.report.html import (
+    Col,
+    badge,
+    cards,
+    chip,
+    esc,
+    figure,
+    fmt_int,
+    fmt_num,
+    fmt_seconds,
+    href,
+    is_missing,
+    notes,
+    section,
+    table,
+)
+from clara_benchmark.report.inputs import LABEL_GROUPS
+
+RANK_LABELS = {
+    "wrss": "WRSS (score_weighted_root_sumnorm: 0.8·√P3 + 0.2·√P9, min-max scaled)",
+    "p3": "P3 anomaly score",
+    "p5": "P5 anomaly score",
+    "p9": "P9 anomaly score",
+}
+GROUP_MEANING = {
+    "planet_like": "matched a planet or brown dwarf (Pl, Pl?, BD*, s*b)",
+    "binary_star": "matched a binary (SB*, **, EB*, LM*)",
+    "stellar": "matched a star (*, PM*, Er*)",
+    "outlier": "no reference similar enough (or err)",
+    "unclassified": "matched another object type",
+}
+MAX_RUNS = 30
+MAX_FAILURE_ROWS = 500
+MAX_CONFIG_BYTES = 64 << 10
+
+
+def _tic_html(tic, filename: str) -> str:
+    tic_text = "" if is_missing(tic) else f"TIC {int(tic)}"
+    return f'<span class="tic">{esc(tic_text)}</span><span class="fname">{esc(filename)}</span>'
+
+
+def _period_html(days) -> str:
+    if is_missing(days):
+        return "–"
+    days = float(days)
+    return esc(f"{days * 24:.2f} h") if days < 1 else esc(f"{days:.3f} d")
+
+
+def _producing_run(runs, stamp_when, command: str):
+    for run in reversed(runs):
+        if run.command == command and run.covers(stamp_when):
+            return run
+    return None
+
+
+# --------------------------------------------------------------------------------------------- summary
+
+
+def summary_section(inputs, ranked, notes_list) -> str:
+    items = []
+    n_fail = sum(len(t.frame) for _, t in inputs.failures)
+    n_scored = max((len(t.frame) for t in inputs.scores.values()), default=0)
+    if inputs.scores:
+        sub = f"{n_scored + n_fail:,} attempted, {n_fail:,} failed" if inputs.failures else ""
+        items.append(("light curves scored", f"{n_scored:,}", sub))
+    for model, t in inputs.scores.items():
+        scores = t.frame["anomaly_score"]
+        n, k = len(scores), int((scores > 0).sum())
+        pct = 100.0 * k / n if n else 0.0
+        items.append((f"{model.upper()} score > 0", f"{k:,}", f"{pct:.1f}% of {n:,}"))
+    if inputs.wrss is not None:
+        w = inputs.wrss.frame["score_weighted_root_sum"]
+        sub = f"batch WRSS {w.min():.3f} – {w.max():.3f}" if len(w) else "P3 and P9 > 0"
+        items.append(("WRSS candidates", f"{len(w):,}", sub))
+    if inputs.failures:
+        items.append(("light curves failed", f"{n_fail:,}", "see Failures"))
+    if inputs.sim is not None:
+        groups = inputs.sim.frame["label_group"].value_counts()
+        sub = " · ".join(f"{g} {groups[g]}" for g in groups.index[:3])
+        items.append(("labelled by similarity", f"{len(inputs.sim.frame):,}", sub))
+    stamp_sources = [("score", t.source) for t in [*inputs.scores.values(), inputs.wrss] if t is not None]
+    if inputs.sim is not None:
+        stamp_sources.append(("sim", inputs.sim.source))
+    timings = {}
+    for command, found in stamp_sources:
+        run = _producing_run(inputs.runs, found.when, command)
+        if run is not None and run.seconds and command not in timings:
+            timings[command] = run.seconds
+    if timings:
+        first, *rest = timings.items()
+        subs = []
+        if first[0] == "score" and n_scored + n_fail:
+            subs.append(f"{(n_scored + n_fail) / first[1]:.1f} light curves/s")
+        subs += [f"then {c} {fmt_seconds(s)}" for c, s in rest]
+        items.append((f"{first[0]} run time", fmt_seconds(first[1]), " · ".join(subs)))
+    body = cards(items)
+    body += notes(notes_list)
+    if not inputs.failures:
+        body += notes([("info", "no failures file found next to the scores")])
+
+    rows = []
+    for kind, t in [(f"scores {m.upper()}", t) for m, t in inputs.scores.items()] + [
+        ("WRSS", inputs.wrss),
+        ("similarity", inputs.sim),
+        *[(f"failures ({src})", t) for src, t in inputs.failures],
+    ]:
+        if t is None:
+            continue
+        rows.append(
+            {
+                "kind": kind,
+                "file": str(t.source.path),
+                "file__html": f"<code>{esc(t.source.path)}</code>",
+                "when": t.source.when.strftime("%Y-%m-%d %H:%M:%S"),
+                "rows": len(t.frame),
+            }
+        )
+    if inputs.recall is not None:
+        rows.append(
+            {
+                "kind": "injection–recovery",
+                "file": str(inputs.recall.source),
+                "file__html": f"<code>{esc(inputs.recall.source)}</code>",
+                "when": "",
+                "rows": sum(g.size for g in inputs.recall.grids.values()),
+            }
+        )
+    body += "<h3>Input files</h3>" + table(
+        [
+            Col("kind", "kind", "text"),
+            Col("file", "file", "text"),
+            Col("when", "run timestamp", "text"),
+            Col("rows", "rows", fmt=fmt_int, css="num"),
+        ],
+        rows,
+        table_id="inputs",
+    )
+    return section("summary", "Run summary", body)
+
+
+# --------------------------------------------------------------------------------------------- scores
+
+
+def distributions_section(histograms) -> str:
+    figs = "".join(figure(rel, f"{name.upper()} score histogram", "") for name, rel in histograms)
+    lead = (
+        "Anomaly score = 1 − P(real) from each Unsupervised Random Forest. Most stars score exactly 0; "
+        "the histograms show the scores above 0 and count the zeros in the corner."
+    )
+    return section("distributions", "Anomaly-score distributions", f'<div class="figs">{figs}</div>', lead)
+
+
+def candidates_section(rank_source, ranked, top, thumbs, inputs) -> str:
+    has = set(top.columns)
+    cols = [
+        Col("rank", "#", css="num", fmt=fmt_int, title="rank by " + rank_source),
+        Col("tic", "star", "num", title="TIC id (sorts by TIC) and file name", css="file"),
+    ]
+    for key, label, title in (
+        ("wrss_norm", "WRSS norm", "score_weighted_root_sumnorm"),
+        ("wrss", "WRSS", "score_weighted_root_sum = 0.8·√P3 + 0.2·√P9"),
+        ("p3", "P3", "P3 anomaly score"),
+        ("p5", "P5", "P5 anomaly score"),
+        ("p9", "P9", "P9 anomaly score"),
+    ):
+        if key in has:
+            cols.append(Col(key, label, fmt=fmt_num, title=title, css="num"))
+    cols += [
+        Col("best_period", "best period", title="strongest Lomb–Scargle peak (days)", css="num"),
+        Col("best_power", "LS peak", fmt=lambda v: fmt_num(v, 3), title="its power", css="num"),
+    ]
+    if inputs.sim is not None:
+        cols += [
+            Col("label_group", "label", "text", title="label group and best-matching reference label"),
+            Col("similarity_score", "similarity", fmt=lambda v: fmt_num(v, 3), css="num"),
+        ]
+    cols.append(Col("thumb", "light curve · folded · periodogram", "html", sortable=False, css="thumb"))
+    rows = []
+    for r in top.to_dict("records"):
+        t = thumbs.get(r["filename"], {})
+        row = dict(r)
+        row["__id"] = f"cand-{r['rank']}"
+        row["tic__html"] = _tic_html(r.get("tic"), r["filename"])
+        if is_missing(r.get("tic")):
+            row["tic"] = None
+        row["best_period"] = t.get("best_period")
+        row["best_period__html"] = _period_html(t.get("best_period"))
+        row["best_power"] = t.get("best_power")
+        if inputs.sim is not None:
+            group = r.get("label_group")
+            if is_missing(group):
+                row["label_group__html"] = '<span class="fname">not in the similarity output</span>'
+            else:
+                row["label_group__html"] = (
+                    f"{chip(str(group))}<span class='fname'>{esc(r.get('matched_label'))}</span>"
+                )
+        if t.get("relpath"):
+            alt = f"light curve, folded curve and periodogram of {r['filename']}"
+            row["thumb"] = (
+                f'<a href="{href(t["relpath"])}" target="_blank"><img src="{href(t["relpath"])}" '
+                f'alt="{esc(alt)}"></a>'
+            )
+        else:
+            reason = t.get("error") or "no thumbnail (fits_dirs not given)"
+            row["thumb"] = f'<span class="missing-thumb">{esc(reason)}</span>'
+        rows.append(row)
+    label = RANK_LABELS[rank_source]
+    if top.empty:
+        lead = f"No candidate: no light curve has {label} above 0."
+        return section("candidates", "Top candidates", notes([("warn", lead)]))
+    lead = (
+        f"The {len(top):,} highest of {len(ranked):,} candidates ranked by {label}. Click a column header to "
+        "sort; click a thumbnail to open it full size. Each thumbnail shows the PDCSAP light curve (grey: "
+        "2-minute cadences, blue: binned), the curve folded at the strongest peak of the clara-4000 "
+        "Lomb–Scargle periodogram (purple: binned), and that periodogram (27 d to 4 h)."
+    )
+    return section("candidates", "Top candidates", table(cols, rows, table_id="candidates"), lead)
+
+
+# --------------------------------------------------------------------------------------------- sim
+
+
+def _first_column(frame, names):
+    for n in names:
+        if n in frame.columns:
+            return n
+    return None
+
+
+def similarity_section(inputs, top, max_rows: int) -> str:
+    frame = inputs.sim.frame
+    counts = frame["label_group"].value_counts()
+    order = [g for g in LABEL_GROUPS if g in counts.index] + [
+        g for g in counts.index if g not in LABEL_GROUPS
+    ]
+    chips = '<div class="chips">' + "".join(chip(g, f"{g}: {counts[g]:,}") for g in order) + "</div>"
+    rank_of = dict(zip(top["filename"], top["rank"]))
+    tic_col = _first_column(frame, ("tic", "tic_p3", "tic_id"))
+    wrss_col = _first_column(frame, ("score_weighted_root_sumnorm",))
+    body = chips
+    if frame.empty:
+        body += notes([("info", "the similarity output has no rows")])
+    for group in order:
+        part = frame[frame["label_group"] == group].sort_values(
+            ["similarity_score", "filename"], ascending=[False, True]
+        )
+        shown = part.head(max_rows)
+        cols = [
+            Col("tic", "star", "num", css="file"),
+            Col("matched_label", "matched label", "text"),
+        ]
+        if "matched_filename" in frame.columns:
+            cols.append(Col("matched_filename", "matched reference", "text", css="file"))
+        cols.append(Col("similarity_score", "similarity", fmt=lambda v: fmt_num(v, 3), css="num"))
+        if wrss_col:
+            cols.append(Col(wrss_col, "WRSS norm", fmt=fmt_num, css="num"))
+        cols.append(Col("rank", "top rank", fmt=fmt_int, css="num", title="rank in Top candidates"))
+        rows = []
+        for r in shown.to_dict("records"):
+            tic = r.get(tic_col) if tic_col else None
+            row = dict(r)
+            row["tic"] = None if is_missing(tic) else tic
+            row["tic__html"] = _tic_html(tic, r["filename"])
+            if "matched_filename" in r:
+                row["matched_filename__html"] = f'<span class="fname">{esc(r["matched_filename"])}</span>'
+            rank = rank_of.get(r["filename"])
+            row["rank"] = rank
+            if rank is not None:
+                row["rank__html"] = f'<a href="#cand-{int(rank)}">#{int(rank)}</a>'
+            rows.append(row)
+        more = f"showing the {len(shown):,} best of {len(part):,}" if len(part) > len(shown) else ""
+        meaning = GROUP_MEANING.get(group, "")
+        body += (
+            f'<h3>{chip(group)} <span class="lead">{len(part):,} candidate(s)'
+            f"{(': ' + esc(meaning)) if meaning else ''}</span></h3>"
+        )
+        body += table(cols, rows, table_id=f"sim-{group}", caption=more)
+    lead = (
+        "Each candidate's clara-4000 vector, projected with the reference PCA, matched to the most similar "
+        "labelled reference light curve (cosine similarity); below the threshold the label is outlier."
+    )
+    return section("similarity", "Similarity labels", body, lead)
+
+
+# --------------------------------------------------------------------------------------------- evaluate
+
+
+def recall_section(inputs, heatmaps) -> str:
+    r = inputs.recall
+    figs = "".join(figure(rel, f"recall heat map {model}".strip(), "") for model, rel, _ in heatmaps)
+    extra = []
+    for model, rate in r.anomaly_rate.items():
+        extra.append(
+            ("info", f"anomaly rate of un-injected stars{(' (' + model + ')') if model else ''}: {rate:.2%}")
+        )
+    extra += [("info", n) for n in r.notes]
+    lead = (
+        f"Fraction of injected transits recovered per {r.depth_column} × {r.period_column} cell "
+        f"(from {Path(r.source).name})."
+    )
+    return section(
+        "recall", "Injection–recovery", notes(extra) + f'<div class="figs wide">{figs}</div>', lead
+    )
+
+
+# --------------------------------------------------------------------------------------------- failures
+
+
+def failures_section(inputs) -> str:
+    body = ""
+    for source, t in inputs.failures:
+        frame = t.frame
+        counts = frame["reason"].value_counts()
+        body += (
+            f"<h3>{esc(source)}: {len(frame):,} light curve(s) <code>{esc(t.source.path.name)}</code></h3>"
+        )
+        if frame.empty:
+            body += notes([("info", "no failures")])
+            continue
+        body += table(
+            [Col("reason", "reason", "text"), Col("count", "light curves", fmt=fmt_int, css="num")],
+            [{"reason": reason, "count": int(n)} for reason, n in counts.items()],
+            table_id=f"fail-reasons-{source}",
+        )
+        shown = frame.head(MAX_FAILURE_ROWS)
+        rows = [{"filename": r["filename"], "reason": r["reason"]} for r in shown.to_dict("records")]
+        body += (
+            f"<details><summary>every file ({len(shown):,} of {len(frame):,})</summary>"
+            + table([Col("filename", "file", "text"), Col("reason", "reason", "text")], rows)
+            + "</details>"
+        )
+    lead = "Light curves that could not be scored or labelled, with the reason; the run went on without them."
+    return section("failures", "Failures", body, lead)
+
+
+# --------------------------------------------------------------------------------------------- runs
+
+
+def _config_html(run) -> str:
+    if not run.config_path:
+        return "<p class='fname'>config from the command line only</p>"
+    path = Path(run.config_path)
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            return f"<p class='fname'>{esc(path)}: too large to show</p>"
+        data = path.read_bytes()
+    except OSError:
+        return f"<p class='fname'>{esc(path)} is not readable from here (relative to the run's folder?)</p>"
+    same = hashlib.sha256(data).hexdigest() == run.config_sha256
+    state = "unchanged since the run" if same else "changed since the run (sha256 differs)"
+    text = data.decode("utf-8", errors="replace")
+    try:
+        text = json.dumps(json.loads(text), indent=2)
+    except json.JSONDecodeError:
+        pass
+    return f"<p class='fname'>{esc(path)}: {esc(state)}</p><pre>{esc(text)}</pre>"
+
+
+def runs_section(inputs) -> str:
+    runs = inputs.runs[-MAX_RUNS:]
+    used = set()
+    for t in [*inputs.scores.values(), inputs.wrss, inputs.sim]:
+        if t is None:
+            continue
+        command = "sim" if t is inputs.sim else "score"
+        run = _producing_run(inputs.runs, t.source.when, command)
+        if run is not None:
+            used.add(id(run))
+    rows = []
+    for run in reversed(runs):
+        code = run.exit_code
+        status = badge(
+            code == 0 if code is not None else None, "running or killed" if code is None else f"exit {code}"
+        )
+        details = _config_html(run)
+        if run.argv:
+            details += f"<p class='fname'>argv: {esc(' '.join(run.argv))}</p>"
+        if run.messages:
+            lines = "\n".join(f"[{level}] {text}" for level, text in run.messages)
+            details += f"<pre>{esc(lines)}</pre>"
+        rows.append(
+            {
+                "command": run.command,
+                "command__html": f"<b>{esc(run.command)}</b>"
+                + (' <span class="chip g-planet">outputs shown here</span>' if id(run) in used else ""),
+                "started": run.started.strftime("%Y-%m-%d %H:%M:%S"),
+                "seconds": run.seconds,
+                "seconds__html": esc(fmt_seconds(run.seconds)),
+                "exit": code,
+                "exit__html": status,
+                "meta": run.meta_message,
+                "details": f"<details><summary>config and messages</summary>{details}</details>",
+            }
+        )
+    lead = (
+        f"The last {len(runs)} runs recorded in {inputs.main_log} (newest first), with their timings, exit "
+        "codes and configs."
+    )
+    cols = [
+        Col("command", "command", "text"),
+        Col("started", "started", "text"),
+        Col("seconds", "duration", css="num"),
+        Col("exit", "exit code"),
+        Col("meta", "meta message", "text"),
+        Col("details", "details", "html", sortable=False),
+    ]
+    body = table(cols, rows, table_id="runs") if rows else notes([("info", "main.log has no runs yet")])
+    return section("runs", "Runs and configs", body, lead)
+
+
+# --------------------------------------------------------------------------------------------- page
+
+
+def render_all(
+    config, inputs, rank_source, ranked, top, thumbs, histograms, heatmaps, notes_list
+) -> tuple[str, list]:
+    """All sections in page order, and the navigation links to them; absent inputs leave sections out."""
+    parts = [("summary", "Summary", summary_section(inputs, ranked, notes_list))]
+    parts.append(("distributions", "Score distributions", distributions_section(histograms)))
+    parts.append(
+        ("candidates", "Top candidates", candidates_section(rank_source, ranked, top, thumbs, inputs))
+    )
+    if inputs.sim is not None:
+        parts.append(("similarity", "Similarity", similarity_section(inputs, top, config.max_rows_per_group)))
+    if heatmaps:
+        parts.append(("recall", "Injection–recovery", recall_section(inputs, heatmaps)))
+    if inputs.failures:
+        parts.append(("failures", "Failures", failures_section(inputs)))
+    if inputs.main_log is not None:
+        parts.append(("runs", "Runs", runs_section(inputs)))
+    body = "\n".join(html for _, _, html in parts)
+    nav = [(i, label) for i, label, _ in parts]
+    return body, nav

@@ -1,0 +1,433 @@
+"""The report: input discovery and checks, figures' science, the CLI, and the page in a real browser.
+
+The inputs are computed for real (report_helpers.build_run): the published CLARA models score copies of the
+three real light curves (plus transit-injected copies and a damaged file) and the published reference labels
+them, through the real CLI wrapper so that main.log holds real runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import report_helpers
+from clara_benchmark.config import ClaraError
+from clara_benchmark.report import inputs as I
+from clara_benchmark.report.command import ReportConfig, build_report
+from clara_benchmark.report.plots import fold, periodicity
+from conftest import ROOT
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, tess_dir, published_dir) -> dict:
+    root = tmp_path_factory.mktemp("run")
+    return report_helpers.build_run(root, tess_dir, published_dir)
+
+
+@pytest.fixture(scope="module")
+def report_dir(run_dir) -> Path:
+    """The report of the computed run, made by the real CLI in a subprocess."""
+    from conftest import run_cli
+
+    out = run_dir["scores"].parent / "report"
+    proc = run_cli(
+        "report",
+        "--log_dir",
+        run_dir["logs"],
+        "--score_dir",
+        run_dir["scores"],
+        "--sim_dir",
+        run_dir["sim"],
+        "--evaluate_path",
+        run_dir["evaluate"],
+        "--fits_dirs",
+        run_dir["fits"],
+        "--output_dir",
+        out,
+        "--max_workers",
+        "2",
+        "--quiet",
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def _config(**kw) -> ReportConfig:
+    return ReportConfig(**kw)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+def test_newest_file_of_each_kind_by_timestamp(tmp_path):
+    header = "tic,filename,anomaly_score\n"
+    for stamp in ("20240101_120000", "20240301_000000", "20240201_235959"):
+        write(tmp_path / f"anomaly_scores_p3_{stamp}.csv", header)
+    write(tmp_path / "anomaly_scores_p9_20230101_000000.csv", header)
+    write(tmp_path / ".anomaly_scores_p3_20991231_000000.csv.abc.tmp", header)  # atomic write in progress
+    write(tmp_path / "anomaly_scores_p3_latest.csv", header)
+    found = I.newest(tmp_path, "scores")
+    assert sorted(found) == ["p3", "p9"]
+    assert found["p3"].path.name == "anomaly_scores_p3_20240301_000000.csv"
+    assert found["p9"].timestamp == "20230101_000000"
+    assert I.newest(tmp_path / "absent", "scores") == {}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty file"),
+        ("tic,file,score\n1,a.fits,0.1\n", "missing column(s) filename, anomaly_score"),
+        (
+            "tic,filename,anomaly_score\n1,a.fits,0.1\n2,b.fits,high\n",
+            "line 3: column anomaly_score must be a number, got 'high'",
+        ),
+        ("tic,filename,anomaly_score\n1,a.fits,inf\n", "line 2: column anomaly_score is not finite"),
+        ("tic,filename,anomaly_score\nx,a.fits,0.1\n", "line 2: column tic must be a number"),
+        ('tic,filename,anomaly_score\n1,"a.fits,0.1\n', "not a readable CSV"),
+    ],
+)
+def test_malformed_score_csv_names_the_file(tmp_path, text, message):
+    path = write(tmp_path / "anomaly_scores_p3_20240101_000000.csv", text)
+    with pytest.raises(I.ReportInputError) as err:
+        I.read_table(I.Found(path, "20240101_000000"), I.SCORE_COLUMNS, "P3 anomaly-score")
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_clara_none_rows_are_dropped_and_counted(tmp_path):
+    # CLARA's logging bug wrote an extra None row after every non-zero score
+    path = write(
+        tmp_path / "a.csv", "tic,filename,anomaly_score\n1,a.fits,0.25\nNone,None,None\n2,b.fits,0\n"
+    )
+    table = I.read_table(I.Found(path, "20240101_000000"), I.SCORE_COLUMNS, "P3")
+    assert table.dropped == 1
+    assert table.frame["filename"].tolist() == ["a.fits", "b.fits"]
+    assert table.frame["anomaly_score"].tolist() == [0.25, 0.0]
+
+
+def test_scores_outside_unit_interval_are_refused(tmp_path):
+    path = write(tmp_path / "a.csv", "tic,filename,anomaly_score\n1,a.fits,1.5\n")
+    table = I.read_table(I.Found(path, "20240101_000000"), I.SCORE_COLUMNS, "P3")
+    with pytest.raises(I.ReportInputError, match=r"a\.csv: column anomaly_score must lie in \[0, 1\]"):
+        I.check_range(table, "anomaly_score")
+
+
+def test_recall_grid_per_cell_and_per_model(tmp_path):
+    rows = []
+    for model in ("p3", "p9"):
+        for depth in (500, 2000):
+            for period in (1.5, 10):
+                rows.append(
+                    (model, depth, period, round(depth / 4000 + period / 100 + (model == "p9") * 0.1, 3))
+                )
+    frame = pd.DataFrame(rows, columns=["model", "depth_ppm", "period_days", "recall"])
+    path = tmp_path / "recall_20240101_000000.csv"
+    frame.sample(frac=1, random_state=1).to_csv(path, index=False)  # row order must not matter
+    grid = I.read_recall_grid(I.find_evaluate_csv(tmp_path))
+    assert (grid.depth_column, grid.period_column) == ("depth_ppm", "period_days")
+    assert sorted(grid.grids) == ["p3", "p9"]
+    p9 = grid.grids["p9"]
+    assert p9.index.tolist() == [500, 2000] and p9.columns.tolist() == [1.5, 10]
+    assert p9.loc[2000, 10] == pytest.approx(2000 / 4000 + 0.1 + 0.1)
+
+
+def test_recall_grid_from_per_injection_rows(tmp_path):
+    path = write(
+        tmp_path / "injections.csv",
+        "depth,period,duration_h,recovered\n"
+        "0.001,2,1,True\n0.001,2,3,False\n0.001,2,3,False\n0.01,2,1,True\n0.01,5,2,true\n0.001,5,1,0\n",
+    )
+    grid = I.read_recall_grid(path)
+    g = grid.grids[""]
+    assert g.loc[0.001, 2] == pytest.approx(1 / 3) and g.loc[0.01, 2] == 1 and g.loc[0.001, 5] == 0
+    assert any("duration_h" in n for n in grid.notes)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a,b\n1,2\n", "need a depth column, a period column and a recall"),
+        ("depth,period,recall\n0.01,2,1.5\n", "must lie in [0, 1]"),
+        ("depth,period,recovered\n0.01,2,maybe\n", "line 2: column recovered must be true/false"),
+        ("", "empty file"),
+    ],
+)
+def test_bad_recall_csv_names_the_file(tmp_path, text, message):
+    path = write(tmp_path / "recall.csv", text)
+    with pytest.raises(I.ReportInputError) as err:
+        I.read_recall_grid(path)
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_runs_are_read_from_a_real_main_log(run_dir):
+    runs = I.read_runs(run_dir["logs"] / "main.log")
+    assert [r.command for r in runs[:2]] == ["score", "sim"]
+    score = runs[0]
+    assert score.exit_code == 0 and score.seconds is not None and score.seconds > 0
+    assert score.meta_message == 'report test <score & "quotes">'
+    assert score.argv[0] == "score" and "--input_dirs" in score.argv
+    assert any("scored 6 light curves, 1 failed" in text for _, text in score.messages)
+    stamp = sorted(run_dir["scores"].glob("wrss_p3p9_*.csv"))[-1].name[len("wrss_p3p9_") : -4]
+    assert score.covers(I.Found(Path("x"), stamp).when)
+
+
+def test_unfinished_run_has_no_exit_code(tmp_path):
+    log = write(
+        tmp_path / "main.log",
+        "2024-05-01 10:00:00 [MAIN] clara 0.1.0 | command score | config c.json sha256 "
+        + "a" * 64
+        + ' | meta_message "" | argv ["score"]\n'
+        "garbage line\n"
+        "2024-05-01 10:00:05 [ERROR] something broke\n",
+    )
+    (run,) = I.read_runs(log)
+    assert run.exit_code is None and run.config_path == "c.json" and run.config_sha256 == "a" * 64
+    assert run.messages == [("ERROR", "something broke")]
+
+
+# --------------------------------------------------------------------------------------------- science
+
+
+def test_best_period_and_fold_of_a_known_signal():
+    rng = np.random.default_rng(3)
+    time = np.arange(0, 27, 2 / 60 / 24)
+    period = 3.3
+    flux = 1000 * (1 + 0.002 * np.sin(2 * np.pi * time / period) + 0.0005 * rng.standard_normal(time.size))
+    flux[5000:5600] = np.nan  # a gap
+    p = periodicity(time, flux)
+    assert p.best_period == pytest.approx(period, rel=0.01)
+    phase = fold(p.time, p.relative_flux, p.best_period)
+    assert phase.min() >= -0.5 and phase.max() < 0.5
+    near_zero = np.abs(phase) < 0.05
+    assert np.median(p.relative_flux[near_zero]) < np.median(p.relative_flux[np.abs(phase) > 0.4])
+
+
+# --------------------------------------------------------------------------------------------- building
+
+
+def test_report_without_optional_inputs_has_notes_not_errors(run_dir, tmp_path):
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    p9 = sorted(run_dir["scores"].glob("anomaly_scores_p9_*.csv"))[-1]
+    shutil.copy(p9, scores / p9.name)
+    out = tmp_path / "rep"
+    build_report(_config(score_dir=run_dir["scores"], output_dir=out))  # an earlier, fuller report
+    assert len(list((out / "img").glob("hist_*.png"))) == 4
+    result = build_report(_config(score_dir=scores, output_dir=out, sim_dir=tmp_path / "nope"))
+    # figures of the earlier report are gone, nothing half-written is left behind
+    assert sorted(p.name for p in (out / "img").iterdir()) == ["hist_p9.png"]
+    assert not list(out.rglob("*.tmp"))
+    page = result.index.read_text()
+    texts = [t for _, t in result.notes]
+    assert any("no WRSS table" in t for t in texts)
+    assert any("sim_dir" in t and "does not exist" in t for t in texts)
+    assert any("no fits_dirs given" in t for t in texts)
+    assert any("no log directory" in t for t in texts)
+    assert 'id="similarity"' not in page and 'id="recall"' not in page
+    # ranked by P9 (no WRSS): only scores above 0, best first
+    frame = pd.read_csv(p9)
+    expected = frame[frame.anomaly_score > 0].sort_values("anomaly_score", ascending=False).filename
+    shown = re.findall(r'<span class="fname">([^<]+)</span>', page.split('id="candidates"')[2])
+    assert shown == expected.tolist()
+
+
+def test_text_from_the_data_is_escaped(tmp_path):
+    hostile = '<img src=x onerror="alert(1)">&.fits'
+    quoted = '"' + hostile.replace('"', '""') + '"'  # as a CSV writer quotes it
+    write(
+        tmp_path / "s" / "anomaly_scores_p3_20240101_000000.csv",
+        f"tic,filename,anomaly_score\n7,{quoted},0.5\n8,b.fits,0.25\n",
+    )
+    write(
+        tmp_path / "m" / "cosine_similarity_scores_20240101_000001.csv",
+        "tic,filename,matched_label,label_group,similarity_score\n"
+        f"7,{quoted},</td><script>x()</script>,<b>new</b>,0.9\n",
+    )
+    result = build_report(
+        _config(score_dir=tmp_path / "s", sim_dir=tmp_path / "m", output_dir=tmp_path / "r")
+    )
+    page = result.index.read_text()
+    assert "<img src=x" not in page and "<script>x()" not in page and "<b>new</b>" not in page
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;.fits" in page
+    assert page.count("<script>") == 1  # only the report's own sorting code
+
+
+def test_rank_by_a_model_that_was_not_scored_is_a_clear_error(run_dir, tmp_path):
+    with pytest.raises(ClaraError, match=r'rank_by "p5" but there is no anomaly_scores_p5_\*\.csv'):
+        scores = tmp_path / "s"
+        scores.mkdir()
+        for f in run_dir["scores"].glob("anomaly_scores_p3_*.csv"):
+            shutil.copy(f, scores / f.name)
+        build_report(_config(score_dir=scores, output_dir=tmp_path / "r", rank_by="p5"))
+
+
+def test_cli_errors_are_one_clear_line(tmp_path, cli, run_dir):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = cli("report", "--score_dir", empty, "--output_dir", tmp_path / "r", "--log_dir", tmp_path / "logs")
+    assert proc.returncode == 1
+    assert f"{empty}: no anomaly_scores_<p3|p5|p9>" in proc.stderr and "Traceback" not in proc.stderr
+
+    bad = tmp_path / "bad"
+    shutil.copytree(run_dir["scores"], bad)
+    victim = sorted(bad.glob("wrss_p3p9_*.csv"))[-1]
+    victim.write_text("tic_p3,filename\n1,a.fits\n")
+    proc = cli("report", "--score_dir", bad, "--output_dir", tmp_path / "r", "--log_dir", tmp_path / "logs")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{victim}: not a WRSS CSV: missing column(s) anomaly_score_p3" in proc.stderr
+    assert not (tmp_path / "r" / "index.html").exists()
+
+    proc = cli("report", "--score_dir", tmp_path / "absent", "--log_dir", tmp_path / "logs")
+    assert proc.returncode == 2 and 'key "score_dir"' in proc.stderr and "does not exist" in proc.stderr
+
+
+def test_cli_report_folder_is_self_contained(report_dir, run_dir):
+    page = (report_dir / "index.html").read_text()
+    # everything the page refers to is in the folder; nothing comes from the network
+    refs = re.findall(r'(?:src|href)="([^"#]+)"', page)
+    assert refs, "no images or links"
+    for ref in refs:
+        assert not re.match(r"^[a-z]+://", ref), ref
+        if not ref.startswith("data:"):
+            assert (report_dir / ref).is_file(), ref
+    assert not re.search(r"<(link|script)[^>]+(src|href)=\"http", page)
+    # text from the data is escaped
+    assert "report test &lt;score &amp; &quot;quotes&quot;&gt;" in page
+    assert "<score &" not in page
+    # one thumbnail per WRSS candidate (all of them: top_n is larger), one histogram per model + WRSS
+    wrss = pd.read_csv(run_dir["wrss"])
+    thumbs = sorted((report_dir / "img").glob("lc_*.png"))
+    assert len(thumbs) == len(wrss) == 5
+    assert sorted(p.name for p in (report_dir / "img").glob("hist_*.png")) == [
+        "hist_p3.png",
+        "hist_p5.png",
+        "hist_p9.png",
+        "hist_wrss.png",
+    ]
+    assert (report_dir / "img" / "recall_0.png").is_file()
+    # the damaged download is reported as a failure with its reason
+    assert "empty file (0 bytes)" in page
+
+
+# --------------------------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """The chromium binary; skip (locally) or fail (in CI) when it or playwright is missing.
+
+    Listed first in the browser test's arguments so that a skip happens before the inputs are built.
+    """
+    path = os.environ.get("CLARA_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    problem = None
+    if not path:
+        problem = "chromium is not installed (Debian: apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "playwright is not installed (pip install playwright; no 'playwright install' needed)"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser test cannot run in CI: {problem}")
+        pytest.skip(f"browser test skipped: {problem}")
+    return path
+
+
+def _column(page, table: str, index: int) -> list[str]:
+    return page.eval_on_selector_all(
+        f"#{table} tbody tr", f"rows => rows.map(r => r.cells[{index}].getAttribute('data-v'))"
+    )
+
+
+def test_report_in_a_real_browser(chromium, report_dir, run_dir):
+    from playwright.sync_api import sync_playwright
+
+    wrss = pd.read_csv(run_dir["wrss"])
+    expected = wrss.sort_values("score_weighted_root_sumnorm", ascending=False)
+    errors, requests = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto((report_dir / "index.html").resolve().as_uri())
+            page.wait_for_load_state("load")
+
+            images = page.eval_on_selector_all(
+                "img", "imgs => imgs.map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])"
+            )
+            assert len(images) == 5 + 4 + 1  # thumbnails, histograms, heat map
+            broken = [src for src, complete, width in images if not (complete and width > 0)]
+            assert not broken, broken
+
+            # the candidates table: one row per WRSS candidate, best first
+            rows = page.eval_on_selector_all(
+                "#candidates tbody tr", "rows => rows.map(r => r.querySelector('.fname').textContent)"
+            )
+            assert rows == expected.filename.tolist()
+            headers = page.eval_on_selector_all("#candidates thead th", "hs => hs.map(h => h.textContent)")
+            p9 = headers.index("P9")
+
+            # sorting: first click on a number column sorts descending, the second ascending
+            page.click(f"#candidates thead th:nth-child({p9 + 1})")
+            shown = [float(v) for v in _column(page, "candidates", p9)]
+            assert shown == sorted(wrss.anomaly_score_p9, reverse=True)
+            assert (
+                page.get_attribute(f"#candidates thead th:nth-child({p9 + 1})", "aria-sort") == "descending"
+            )
+            page.click(f"#candidates thead th:nth-child({p9 + 1})")
+            shown = [float(v) for v in _column(page, "candidates", p9)]
+            assert shown == sorted(wrss.anomaly_score_p9)
+            by_p9 = wrss.sort_values("anomaly_score_p9").filename.tolist()
+            rows = page.eval_on_selector_all(
+                "#candidates tbody tr", "rows => rows.map(r => r.querySelector('.fname').textContent)"
+            )
+            assert rows == by_p9, "rows must move with their cells"
+            # a text column sorts alphabetically; back to rank order by the # column
+            label = headers.index("label")
+            page.click(f"#candidates thead th:nth-child({label + 1})")
+            labels = _column(page, "candidates", label)
+            assert labels == sorted(labels)
+            page.click("#candidates thead th:nth-child(1)")
+            page.click("#candidates thead th:nth-child(1)")
+            assert [int(float(v)) for v in _column(page, "candidates", 0)] == list(range(1, 6))
+
+            # the similarity section groups the labelled candidates
+            sim = pd.read_csv(sorted(run_dir["sim"].glob("*.csv"))[-1])
+            for group, part in sim.groupby("label_group"):
+                assert page.eval_on_selector_all(f"#sim-{group} tbody tr", "r => r.length") == len(part)
+
+            artefacts = ROOT / "test-artifacts"
+            artefacts.mkdir(exist_ok=True)
+            page.screenshot(path=str(artefacts / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert all(u.startswith(("file://", "data:")) for u in requests), requests
+    assert (ROOT / "test-artifacts" / "report.png").stat().st_size > 50_000
