@@ -1,9 +1,8 @@
 """clara-4000 features: the fast Lomb–Scargle against astropy, and CLARA's exact z-score arithmetic.
 
-The reference for CLARA's algorithm is recomputed here independently from its public code: astropy
-``Table.read`` (which hands PDCSAP_FLUX over as big-endian float32), the finite mask, numpy mean/std on
-that column, astropy ``LombScargle(t, z).power``. (CLARA goes through lightkurve too; with lightkurve 2.6
-that path gives bit-identical z-scores and times on the three real files, so astropy alone stands in.)
+The reference for CLARA's algorithm (tests/clara_reference.py) is recomputed independently from its
+public code: astropy ``Table.read``, the finite mask, numpy mean/std on the big-endian float32 column,
+astropy ``LombScargle(t, z).power``.
 """
 
 from __future__ import annotations
@@ -13,8 +12,8 @@ import warnings
 import numpy as np
 import pytest
 from astropy.io import fits
-from astropy.table import Table
 from astropy.timeseries import LombScargle
+from clara_reference import clara_features as clara_reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -33,23 +32,6 @@ from clara_benchmark.lightcurve import read_lightcurve
 from conftest import REAL_LIGHTCURVES
 
 TOL = 1e-9
-
-
-def clara_reference(path) -> np.ndarray:
-    """CLARA's feature vector, computed the way its code does (independent of clara's reader/features)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        table = Table.read(path, hdu=1)
-    time = np.asarray(table["TIME"].filled(np.nan) if hasattr(table["TIME"], "filled") else table["TIME"])
-    flux_col = table["PDCSAP_FLUX"]
-    flux = flux_col.filled(np.nan) if hasattr(flux_col, "filled") else np.asarray(flux_col)
-    assert flux.dtype == np.dtype(">f4")  # what CLARA computed with
-    mask = np.isfinite(time) & np.isfinite(flux)
-    time, flux = time[mask], flux[mask]
-    z = (flux - np.mean(flux)) / np.std(flux)
-    fv = np.pad(z[:N_FLUX], (0, max(0, N_FLUX - len(z))))
-    power = LombScargle(time, z).power(FREQUENCIES)
-    return np.concatenate([fv, power])
 
 
 @pytest.mark.parametrize("name", sorted(REAL_LIGHTCURVES))
