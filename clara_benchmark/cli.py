@@ -58,7 +58,7 @@ COMMANDS: dict[str, Command] = {
             "score",
             "Anomaly scores from the P3/P5/P9 Unsupervised Random Forests, and WRSS",
             "clara_benchmark.config:ScoreConfig",
-            None,
+            "clara_benchmark.urf_scoring.score:run",
             "anomaly_scoring.log",
             "configs/urf_anomaly_scoring_config.json",
         ),
