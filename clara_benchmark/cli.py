@@ -287,7 +287,7 @@ def execute(
     ``monitor_interval=None`` runs without a monitor of its own: the demo runs its stages this way, inside
     the one monitor of the demo run, so every stage keeps its own log exactly as when run by hand.
     """
-    log = RunLog(cmd.name, log_dir, _command_log(cmd, config, log_dir), console=not quiet)
+    log = RunLog(cmd.name, log_dir, _command_log(cmd, config, log_dir), quiet=quiet)
     ctx = RunContext(command=cmd.name, log=log, log_dir=Path(log_dir), quiet=quiet, meta_message=meta_message)
     log.main(_header(cmd, config_path, meta_message, argv))
     monitor = SystemMonitor(log.system, _monitor_path(config), monitor_interval) if monitor_interval else None

@@ -76,6 +76,24 @@ def test_unexpected_failure_is_one_line_with_traceback_in_log(tmp_path, fake_sco
     assert "Traceback" in (tmp_path / "logs" / "anomaly_scoring.log").read_text()
 
 
+def test_quiet_keeps_errors_on_the_console(tmp_path, fake_score, capsys):
+    code = cli.main(
+        [
+            "score",
+            "--config",
+            str(fake_score),
+            "--log_dir",
+            str(tmp_path / "logs"),
+            "--quiet",
+            "--max_workers",
+            "7",
+        ]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "a clear run-level problem" in err and "scoring 1 directories" not in err
+
+
 def test_clara_error_exit_code(tmp_path, fake_score, capsys):
     code = cli.main(
         ["score", "--config", str(fake_score), "--log_dir", str(tmp_path / "logs"), "--max_workers", "7"]

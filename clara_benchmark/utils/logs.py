@@ -60,11 +60,13 @@ def _file_handler(path: Path, level: int, only: tuple[int, ...] = ()) -> logging
 class RunLog:
     """The logger of one command run: ``main()``, ``log()``, ``error()``, ``system()``.
 
-    Creating it opens the files; ``close()`` detaches every handler so that several runs in one process
+    ``quiet`` keeps only errors on the console. Creating it opens the files; ``close()`` detaches every handler so that several runs in one process
     (tests, the demo) never write into each other's files.
     """
 
-    def __init__(self, command: str, log_dir: Path, command_log: Path | None, console: bool = True):
+    def __init__(
+        self, command: str, log_dir: Path, command_log: Path | None, console: bool = True, quiet: bool = False
+    ):
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.command_log_path = Path(command_log) if command_log else self.log_dir / f"{command}.log"
@@ -83,7 +85,7 @@ class RunLog:
         ]
         if console:
             handler = _TqdmConsole()
-            handler.addFilter(_OnlyLevels(MAIN, ERROR))
+            handler.addFilter(_OnlyLevels(ERROR) if quiet else _OnlyLevels(MAIN, ERROR))
             self._handlers.append((self._logger, handler))
         for logger, handler in self._handlers:
             logger.addHandler(handler)
