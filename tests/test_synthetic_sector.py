@@ -122,6 +122,12 @@ def test_gap_flags_and_nans_look_like_spoc(sector):
     assert 0.4 < gap[0] / len(t) < 0.55 and np.all(q[gap] & 8)
     assert 900 <= np.count_nonzero(q) <= 3000  # real files: 1.3k-2k
     assert np.all(q[np.isnan(f)] != 0)  # as in the real files: every NaN flux cadence is flagged
+    stray = 0
+    for name in sector.truth["filename"]:  # stray light is flagged at the ends of orbits, where there is data
+        other = read_lightcurve(sector.out_dir / name)
+        assert not np.any(other.quality[np.isnan(other.time)] & 2048)
+        stray += np.count_nonzero(other.quality & 2048)
+    assert stray > 0
     dumps = np.flatnonzero(q & 32)
     starts = dumps[np.r_[True, np.diff(dumps) > 1]]
     spacing = np.diff(t[starts][np.isfinite(t[starts])])

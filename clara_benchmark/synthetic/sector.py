@@ -131,6 +131,7 @@ class SectorTimeline:
     in_gap: np.ndarray  # bool: cadences of the downlink gap (rows with NaN TIME)
     quality: np.ndarray  # int32 spacecraft flags
     orbit_starts: list[int]  # index of the first cadence of each orbit
+    orbit_ends: list[int]  # index after the last cadence of each orbit (the gap starts at the first)
     dumps: list[int]  # index of each momentum dump
     stray_light_days: dict[int, float] = field(default_factory=dict)  # camera -> days flagged at orbit ends
 
@@ -220,6 +221,7 @@ def plan_timeline(sector: int, seed: int, n_cadences: int | None = None) -> Sect
         in_gap=in_gap,
         quality=quality,
         orbit_starts=orbit_starts,
+        orbit_ends=orbit_ends,
         dumps=dumps,
         stray_light_days=stray,
     )
@@ -533,8 +535,7 @@ def _simulate(timeline: SectorTimeline, star: dict, seed: int) -> tuple[dict, di
     stray_days = timeline.stray_light_days.get(star["camera"], 0.0)
     bkg_rel = np.ones(n)
     if stray_days > 0:
-        ends = [timeline.orbit_starts[1], n]
-        for e in ends:
+        for e in timeline.orbit_ends:
             k = int(round(stray_days / cad_days))
             lo = max(0, e - k)
             quality[lo:e] |= Q_STRAY_LIGHT
