@@ -86,6 +86,22 @@ COMMANDS: dict[str, Command] = {
             "report.log",
             "configs/report_config.json",
         ),
+        Command(
+            "train",
+            "Train clara's own URF models (real vs CLARA synthetic transits) and rank them by CLARA's α",
+            "clara_benchmark.training.train:TrainConfig",
+            "clara_benchmark.training.train:run",
+            "train.log",
+            "configs/train_config.json",
+        ),
+        Command(
+            "evaluate",
+            "Injection-recovery: recall of models over a depth x period x duration grid of injected transits",
+            "clara_benchmark.training.evaluate:EvaluateConfig",
+            "clara_benchmark.training.evaluate:run",
+            "evaluate.log",
+            "configs/evaluate_config.json",
+        ),
     )
 }
 

@@ -1,0 +1,1 @@
+"""Training and evaluating clara's own models: the train and evaluate commands."""

@@ -1,0 +1,381 @@
+"""``evaluate``: injection–recovery of transits, the paper's hand-made sensitivity test as one command.
+
+Transits over a grid of depth × period (× duration) are multiplied into quiet host light curves (real or
+simulated), each injected curve gets the clara-4000 vector a file with that flux would give, and every
+chosen model scores it. Per grid cell: recall = fraction of hosts scored above ``threshold`` (CLARA's
+"anomalous" is score > 0). The un-injected hosts give each model's anomaly rate, the false-alarm baseline.
+Outputs: per-injection scores CSV, per-cell recall CSV and one heat map per model.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from clara_benchmark.config import ClaraError, key
+from clara_benchmark.utils.io import atomic_write_bytes, atomic_write_text
+
+GRID_AXES = ("depth_ppm", "period_days", "duration_hours")
+DEFAULT_GRID = {
+    "depth_ppm": [500, 1000, 2000, 5000, 10000, 20000],
+    "period_days": [1.0, 2.0, 4.0, 8.0, 12.0],
+    "duration_hours": [2.0],
+}
+
+
+def parse_grid(grid: dict) -> dict[str, list[float]]:
+    """The grid with every axis (missing ones from the default) as sorted unique floats; ValueError if bad."""
+    for name in grid:
+        if name not in GRID_AXES:
+            raise ValueError(f'key "grid": unknown axis "{name}" (valid: {", ".join(GRID_AXES)})')
+    out = {}
+    for axis in GRID_AXES:
+        values = grid.get(axis, DEFAULT_GRID[axis])
+        if not isinstance(values, list) or not values:
+            raise ValueError(f'key "grid": "{axis}" must be a non-empty list of numbers')
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
+                raise ValueError(f'key "grid": "{axis}" values must be positive numbers, got {v!r}')
+        out[axis] = sorted({float(v) for v in values})
+    if max(out["depth_ppm"]) >= 1e6:
+        raise ValueError('key "grid": "depth_ppm" values must be below 1,000,000')
+    if max(out["duration_hours"]) / 24.0 >= min(out["period_days"]) / 2.0:
+        raise ValueError(
+            f'key "grid": the longest duration ({max(out["duration_hours"]):g} h) must be shorter than half '
+            f"the shortest period ({min(out['period_days']):g} d)"
+        )
+    return out
+
+
+def grid_cells(grid: dict[str, list[float]]) -> list[tuple[float, float, float]]:
+    return [(d, p, w) for d in grid["depth_ppm"] for p in grid["period_days"] for w in grid["duration_hours"]]
+
+
+@dataclass
+class EvaluateConfig:
+    """Config of ``evaluate``."""
+
+    input_dirs: list[Path] = key(
+        "Directories of host light curves (quiet stars, real or simulated)",
+        "list[path]",
+        required=True,
+        exists="dir",
+    )
+    output_dir: Path = key(
+        "Directory for the CSVs and heat maps (created when missing)", "path", required=True
+    )
+    model_paths: list[Path] = key(
+        "Models to evaluate (.skops, or published CLARA .pkl)", "list[path]", required=True, exists="file"
+    )
+    truth_csv: Path | None = key(
+        "Truth CSV of a simulated sector: only its quiet stars are used as hosts", "path", None, exists="file"
+    )
+    max_hosts: int | None = key("Use at most N hosts (first by file name); null: all", "int", 50, minimum=1)
+    grid: dict = key(
+        "Injection grid: {depth_ppm: [...], period_days: [...], duration_hours: [...]}", "dict", DEFAULT_GRID
+    )
+    transit_model: str = key(
+        'Injected shape: "batman" (limb-darkened) or "box"', "str", "batman", choices=("batman", "box")
+    )
+    threshold: float = key("An injection counts as recovered when its score is above this", "float", 0.0)
+    seed: int = key("Seed of the injected mid-transit times", "int", 42)
+    trust_pickles: bool = key(
+        "Load .pkl models whose sha256 is not a known CLARA release (runs their code!)", "bool", False
+    )
+    max_workers: int = key("Number of worker processes", "int", 4, minimum=1)
+    batch_size: int = key("Hosts per task sent to a worker", "int", 2, minimum=1)
+    executor: str = key(
+        'Where work runs: "local" (processes on this machine)', "str", "local", choices=("local",)
+    )
+
+    def check(self) -> str | None:
+        try:
+            parse_grid(self.grid)
+        except ValueError as exc:
+            return str(exc)
+        stems = [Path(p).stem for p in self.model_paths]
+        if len(set(stems)) != len(stems):
+            return 'key "model_paths": two models have the same file name; rename one'
+        return None
+
+    def monitor_path(self) -> Path:
+        return self.input_dirs[0]
+
+
+# ---------------------------------------------------------------------------------------- worker side
+
+
+def inject_and_extract(lc_time, pdcsap_flux, cells, t0s, shape: str) -> np.ndarray:
+    """clara-4000 rows of one host with each cell's transit multiplied in (pure; FeatureError propagates).
+
+    The injected flux is rounded to float32, the precision a SPOC file would store.
+    """
+    from clara_benchmark.features import clara4000
+    from clara_benchmark.synthetic.transits import injected_transit
+
+    t = np.asarray(lc_time, dtype=np.float64)
+    f = np.asarray(pdcsap_flux, dtype=np.float64)
+    finite = np.isfinite(t)
+    rows = []
+    for (depth_ppm, period, duration), t0 in zip(cells, t0s):
+        model = np.ones_like(f)
+        model[finite] = injected_transit(t[finite], depth_ppm * 1e-6, period, duration, t0, shape)
+        rows.append(clara4000(t, (f * model).astype(np.float32)))
+    return np.vstack(rows) if rows else np.empty((0, 4000))
+
+
+def injection_times(t_first: float, cells, seed: int, host_index: int) -> list[float]:
+    """Mid-transit times, uniform over the first period; reproducible per (seed, host, cell)."""
+    out = []
+    for i, (_, period, _) in enumerate(cells):
+        rng = np.random.default_rng([seed, host_index, i])
+        out.append(float(t_first + rng.uniform(0.0, period)))
+    return out
+
+
+def host_task(task: tuple) -> list[dict]:
+    """Worker task: for each (index, path) host, its baseline features and one row per injected cell."""
+    from clara_benchmark.features import FeatureError, clara4000
+    from clara_benchmark.lightcurve import LightCurveError, read_lightcurve
+
+    hosts, cells, seed, shape = task
+    out = []
+    for index, path in hosts:
+        try:
+            lc = read_lightcurve(path)
+            t_first = float(np.nanmin(lc.time)) if np.isfinite(lc.time).any() else 0.0
+            t0s = injection_times(t_first, cells, seed, index)
+            baseline = clara4000(lc.time, lc.pdcsap_flux)
+            injected = inject_and_extract(lc.time, lc.pdcsap_flux, cells, t0s, shape)
+        except LightCurveError as exc:
+            out.append({"path": str(path), "failure": exc.reason})
+            continue
+        except FeatureError as exc:
+            out.append({"path": str(path), "failure": f"features: {exc}"})
+            continue
+        out.append(
+            {
+                "path": str(path),
+                "tic_id": lc.tic_id,
+                "t0s": t0s,
+                "baseline": baseline,
+                "injected": injected,
+            }
+        )
+    return out
+
+
+# ------------------------------------------------------------------------------------------ reporting
+
+
+def summarise(scores: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Recall per (model, cell) and each model's baseline anomaly rate, from the per-injection scores."""
+    base = scores[scores["depth_ppm"] == 0]
+    flagged = base.assign(flagged=base["anomaly_score"] > threshold)
+    rate = flagged.groupby("model")["flagged"].mean()
+    flagged_hosts = set(
+        zip(flagged.loc[flagged["flagged"], "model"], flagged.loc[flagged["flagged"], "filename"])
+    )
+    inj = scores[scores["depth_ppm"] > 0].copy()
+    inj["recovered"] = inj["anomaly_score"] > threshold
+    inj["host_flagged"] = [(m, f) in flagged_hosts for m, f in zip(inj["model"], inj["filename"])]
+    rows = []
+    for (model, depth, period, duration), g in inj.groupby(
+        ["model", "depth_ppm", "period_days", "duration_hours"], sort=True
+    ):
+        clean = g[~g["host_flagged"]]
+        rows.append(
+            {
+                "model": model,
+                "depth_ppm": depth,
+                "period_days": period,
+                "duration_hours": duration,
+                "n_injected": len(g),
+                "n_recovered": int(g["recovered"].sum()),
+                "recall": float(g["recovered"].mean()),
+                "recall_unflagged_hosts": float(clean["recovered"].mean()) if len(clean) else float("nan"),
+                "median_score": float(g["anomaly_score"].median()),
+                "baseline_anomaly_rate": float(rate.get(model, np.nan)),
+                "threshold": threshold,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def heatmap_png(summary: pd.DataFrame, model: str, n_hosts: int) -> bytes:
+    """Recall heat map (depth × period), one panel per duration, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    part = summary[summary["model"] == model]
+    durations = sorted(part["duration_hours"].unique())
+    depths = sorted(part["depth_ppm"].unique())
+    periods = sorted(part["period_days"].unique())
+    width = max(5.0, 1.5 + 1.0 * len(periods) * len(durations))
+    fig, axes = plt.subplots(
+        1, len(durations), figsize=(width, 2.2 + 0.45 * len(depths)), squeeze=False, layout="constrained"
+    )
+    image = None
+    for ax, duration in zip(axes[0], durations):
+        sub = part[part["duration_hours"] == duration]
+        grid = sub.pivot(index="depth_ppm", columns="period_days", values="recall").reindex(
+            index=depths, columns=periods
+        )
+        image = ax.imshow(grid.to_numpy(), origin="lower", cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        for i in range(len(depths)):
+            for j in range(len(periods)):
+                value = grid.to_numpy()[i, j]
+                if np.isfinite(value):
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="w" if value < 0.6 else "k")
+        ax.set_xticks(range(len(periods)), [f"{p:g}" for p in periods])
+        ax.set_yticks(range(len(depths)), [f"{d:g}" for d in depths])
+        ax.set_xlabel("period (days)")
+        ax.set_ylabel("depth (ppm)")
+        ax.set_title(f"duration {duration:g} h")
+    rate = part["baseline_anomaly_rate"].iloc[0] if len(part) else float("nan")
+    threshold = part["threshold"].iloc[0] if len(part) else 0.0
+    fig.suptitle(
+        f"{model}\nrecall (score > {threshold:g}) over {n_hosts} hosts; un-injected anomaly rate {rate:.3f}",
+        fontsize=10,
+    )
+    fig.colorbar(image, ax=list(axes[0]), label="recall")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+
+def select_hosts(config: EvaluateConfig) -> list[Path]:
+    from clara_benchmark.extract import list_lightcurves
+
+    files = list_lightcurves(config.input_dirs)
+    if not files:
+        raise ClaraError(f"no .fits light curves in {', '.join(map(str, config.input_dirs))}")
+    if config.truth_csv is not None:
+        try:
+            truth = pd.read_csv(config.truth_csv)
+        except (OSError, ValueError) as exc:
+            raise ClaraError(f"{config.truth_csv}: cannot read truth CSV ({exc})") from None
+        if not {"filename", "class"} <= set(truth.columns):
+            raise ClaraError(f"{config.truth_csv}: a truth CSV needs 'filename' and 'class' columns")
+        quiet = set(truth.loc[truth["class"] == "quiet", "filename"].astype(str))
+        files = [f for f in files if f.name in quiet]
+        if not files:
+            raise ClaraError(f"{config.truth_csv}: none of its quiet stars is in the input directories")
+    return files[: config.max_hosts] if config.max_hosts else files
+
+
+def load_models(config: EvaluateConfig) -> dict:
+    from sklearn.ensemble import RandomForestClassifier
+
+    from clara_benchmark.features import N_FEATURES
+    from clara_benchmark.modelio import load_model
+
+    models = {}
+    for path in config.model_paths:
+        model, _ = load_model(path, trust_pickles=config.trust_pickles, expect=RandomForestClassifier)
+        if getattr(model, "n_features_in_", N_FEATURES) != N_FEATURES:
+            raise ClaraError(f"{path}: model expects {model.n_features_in_} features, not clara-4000")
+        models[Path(path).stem] = model
+    return models
+
+
+def run(config: EvaluateConfig, ctx) -> int:
+    from clara_benchmark.executors import batched, get_executor
+    from clara_benchmark.urf_scoring import anomaly_score
+
+    grid = parse_grid(config.grid)
+    cells = grid_cells(grid)
+    models = load_models(config)
+    hosts = select_hosts(config)
+    out_dir = Path(config.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx.log.main(
+        f"evaluate: {len(cells)} grid cells x {len(hosts)} hosts = {len(cells) * len(hosts)} injections "
+        f"({config.transit_model}), models {', '.join(models)}, recovered when score > {config.threshold:g}"
+    )
+    started = time.perf_counter()
+    executor = get_executor(config)
+    tasks = (
+        (chunk, cells, config.seed, config.transit_model)
+        for chunk in batched([(i, str(p)) for i, p in enumerate(hosts)], config.batch_size)
+    )
+    rows: list[dict] = []
+    failures: list[tuple[str, str]] = []
+    n_ok = 0
+    bar = ctx.progress(total=len(hosts), desc="injections", unit="host")
+    for results in executor.imap(host_task, tasks):
+        for res in results:
+            bar.update(1)
+            filename = Path(res["path"]).name
+            if "failure" in res:
+                failures.append((res["path"], res["failure"]))
+                ctx.log.log(f"failed: {res['path']}: {res['failure']}")
+                continue
+            n_ok += 1
+            X = np.vstack([res["baseline"], res["injected"]])
+            for name, model in models.items():
+                scores = anomaly_score(model, X)
+                rows.append(
+                    {
+                        "filename": filename,
+                        "tic_id": res["tic_id"],
+                        "model": name,
+                        "depth_ppm": 0.0,
+                        "period_days": np.nan,
+                        "duration_hours": np.nan,
+                        "t0_btjd": np.nan,
+                        "anomaly_score": float(scores[0]),
+                    }
+                )
+                for (depth, period, duration), t0, score in zip(cells, res["t0s"], scores[1:]):
+                    rows.append(
+                        {
+                            "filename": filename,
+                            "tic_id": res["tic_id"],
+                            "model": name,
+                            "depth_ppm": depth,
+                            "period_days": period,
+                            "duration_hours": duration,
+                            "t0_btjd": t0,
+                            "anomaly_score": float(score),
+                        }
+                    )
+    bar.close()
+    if failures:
+        fpath = out_dir / f"evaluate_failures_{ctx.timestamp}.csv"
+        frame = pd.DataFrame(failures, columns=["path", "reason"])
+        frame.insert(0, "filename", [Path(p).name for p in frame["path"]])
+        atomic_write_text(fpath, frame.to_csv(index=False))
+        ctx.log.main(f"{len(failures)} host light curve(s) could not be used; see {fpath}")
+    if n_ok == 0:
+        raise ClaraError("no usable host light curve: nothing to evaluate")
+
+    scores = pd.DataFrame(rows)
+    scores_path = out_dir / f"injection_scores_{ctx.timestamp}.csv"
+    atomic_write_text(scores_path, scores.to_csv(index=False, float_format="%.10g"))
+    summary = summarise(scores, config.threshold)
+    summary_path = out_dir / f"injection_recall_{ctx.timestamp}.csv"
+    atomic_write_text(summary_path, summary.to_csv(index=False, float_format="%.10g"))
+    for name in models:
+        png = out_dir / f"injection_recall_{name}_{ctx.timestamp}.png"
+        atomic_write_bytes(png, heatmap_png(summary, name, n_ok))
+        part = summary[summary["model"] == name]
+        ctx.log.main(
+            f"{name}: mean recall {part['recall'].mean():.3f} over {len(part)} cells, un-injected anomaly rate "
+            f"{part['baseline_anomaly_rate'].iloc[0]:.3f}; heat map {png}"
+        )
+    ctx.log.main(
+        f"{n_ok} hosts in {time.perf_counter() - started:.1f} s; recall {summary_path}; scores {scores_path}"
+    )
+    return 0
