@@ -102,6 +102,15 @@ COMMANDS: dict[str, Command] = {
             "evaluate.log",
             "configs/evaluate_config.json",
         ),
+        Command(
+            "demo",
+            "The whole pipeline offline on a simulated sector: download, train, score, reference, sim, "
+            "evaluate, report",
+            "clara_benchmark.demo:DemoConfig",
+            "clara_benchmark.demo:run",
+            "demo.log",
+            "configs/demo_config.json",
+        ),
     )
 }
 
@@ -132,7 +141,8 @@ def _parse_json(text: str):
 
 def _add_key_option(group, f: dataclasses.Field) -> None:
     meta = f.metadata
-    help_text = f"{meta['help']} (default: {describe_default(f)})"
+    # argparse %-formats help strings: a literal "%" in a key's help would break --help
+    help_text = f"{meta['help']} (default: {describe_default(f)})".replace("%", "%%")
     kind = meta["kind"]
     opts = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
     if kind == "bool":
@@ -182,9 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
         run.add_argument(
             "--log_dir",
             type=Path,
-            default=Path("./logs"),
+            default=None,
             metavar="DIR",
-            help="Directory for main.log, system_status.log and the command log (default: ./logs)",
+            help="Directory for main.log, system_status.log and the command log (default: ./logs; demo: <output_dir>/logs)",
         )
         run.add_argument(
             "--monitor_interval",
@@ -275,12 +285,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.monitor_interval <= 0:
         print(f"clara {cmd.name}: error: --monitor_interval must be positive", file=sys.stderr)
         return 2
+    log_dir = args.log_dir
+    if log_dir is None:  # the demo keeps its logs inside its own folder; every other command uses ./logs
+        default = getattr(config, "default_log_dir", None)
+        log_dir = Path(default()) if default else Path("./logs")
     return execute(
         cmd,
         config,
         config_path=args.config,
         argv=argv,
-        log_dir=args.log_dir,
+        log_dir=log_dir,
         meta_message=args.meta_message,
         quiet=args.quiet,
         monitor_interval=args.monitor_interval,

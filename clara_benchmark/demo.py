@@ -1,0 +1,383 @@
+"""``demo``: the whole pipeline offline, through the same code paths as real use, ending in an HTML report.
+
+A simulated sector stands in for MAST: its light curves are written as real SPOC-format FITS files, a
+MAST-style ``tesscurl_sector_<N>_lc.sh`` lists them, and a local HTTP server on 127.0.0.1 serves them to
+the real ``download`` command. Then ``train`` (P3/P5/P9 on the downloaded sector), ``score`` (with WRSS),
+``reference`` (from part of the labelled objects), ``sim`` (on the other candidates), ``evaluate``
+(injection–recovery) and ``report`` run exactly as a user would run them: each from a JSON config written
+under the demo folder, each with its own log. Because the truth is known, the demo ends by saying how many
+injected planets made the top WRSS candidates and how they were labelled.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from clara_benchmark.config import ClaraError, key
+from clara_benchmark.utils.io import atomic_write_text
+
+#: SIMBAD-like object types for the simulated classes, so that sim's label groups apply to them
+SIMBAD_LABELS = {
+    "planet": "Pl",
+    "eclipsing_binary": "EB*",
+    "quiet": "*",
+    "flare": "Er*",
+    "rotation": "Ro*",
+    "pulsator": "dS*",
+}
+
+
+@dataclass
+class DemoConfig:
+    """Config of ``demo`` (every key has a default: ``clara demo`` alone runs it)."""
+
+    output_dir: Path = key(
+        "Folder that receives everything: data, models, results, logs, report", "path", "./clara-demo"
+    )
+    n_stars: int = key("Stars in the simulated sector", "int", 1000, minimum=20)
+    sector: int = key("Sector number of the simulated sector", "int", 1, minimum=1)
+    seed: int = key("Seed of the simulated sector", "int", 42)
+    planet_fraction: float = key(
+        "Fraction of stars with a transiting planet (a real sector has ~0.5%)", "float", 0.03, minimum=0.0
+    )
+    binary_fraction: float = key("Fraction of eclipsing binaries", "float", 0.02, minimum=0.0)
+    n_cadences: int | None = key(
+        "Cadences per light curve (null: a full sector, ~19k)", "int", None, minimum=500
+    )
+    synthetic_curves: int = key("Synthetic transit curves per model (CLARA: 300)", "int", 300, minimum=10)
+    reference_fraction: float = key(
+        "Share of each labelled class that forms the reference set", "float", 0.5, minimum=0.05
+    )
+    top_n: int = key(
+        "Top WRSS candidates checked against the truth and shown in the report", "int", 50, minimum=1
+    )
+    max_workers: int = key("Worker processes for every stage", "int", 2, minimum=1)
+    num_threads: int = key("Download threads", "int", 8, minimum=1)
+
+    def check(self) -> str | None:
+        if self.planet_fraction + self.binary_fraction > 0.5:
+            return 'keys "planet_fraction" + "binary_fraction" must leave room for other stars (<= 0.5)'
+        if self.reference_fraction >= 1:
+            return 'key "reference_fraction" must be below 1 (sim needs candidates outside the reference)'
+        return None
+
+    def monitor_path(self) -> Path:
+        return self.output_dir
+
+    def default_log_dir(self) -> Path:
+        return Path(self.output_dir) / "logs"
+
+
+class _Stages:
+    """Runs the demo's stages in order, each through the CLI's own config loader and run wrapper."""
+
+    def __init__(self, ctx, root: Path):
+        self.ctx = ctx
+        self.root = root
+        self.timings: list[tuple[str, float]] = []
+
+    def step(self, name: str, fn):
+        self.ctx.log.main(f"demo: {name} ...")
+        started = time.perf_counter()
+        result = fn()
+        took = time.perf_counter() - started
+        self.timings.append((name, took))
+        self.ctx.log.main(f"demo: {name} done in {took:.1f} s")
+        return result
+
+    def command(self, name: str, config: dict) -> None:
+        """Write ``config`` to ``configs/<name>.json`` and run ``clara <name> --config`` on it."""
+        from clara_benchmark import cli
+
+        path = self.root / "configs" / f"{name}.json"
+        atomic_write_text(path, json.dumps(config, indent=2) + "\n")
+        cmd = cli.COMMANDS[name]
+        loaded = cli.load_command_config(cmd, path, {})
+        code = cli.execute(
+            cmd,
+            loaded,
+            config_path=path,
+            argv=[name, "--config", str(path)],
+            log_dir=self.ctx.log_dir,
+            meta_message=f"demo stage {name}",
+            quiet=self.ctx.quiet,
+            monitor_interval=None,
+        )
+        if code != 0:
+            raise ClaraError(f"demo stage '{name}' failed with exit code {code}; see {self.ctx.log_dir}")
+
+
+def _write_tesscurl(path: Path, names: list[str], server) -> None:
+    lines = ["#!/bin/sh"] + [f"curl -C - -L -o {n} {server.mast_url(n)}" for n in names]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def _newest(directory: Path, pattern: str) -> Path:
+    found = sorted(directory.glob(pattern))
+    if not found:
+        raise ClaraError(f"demo: expected {pattern} in {directory}, found nothing")
+    return found[-1]
+
+
+def _reference_labels(truth: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """A labelled reference set: ``fraction`` of each class (at most 60 quiet stars), SIMBAD-like labels."""
+    rng = np.random.default_rng(seed)
+    picks = []
+    for cls, rows in truth.groupby("class", sort=True):
+        n = max(1, int(round(fraction * len(rows))))
+        if cls == "quiet":
+            n = min(n, 60)
+        picks.append(rows.iloc[np.sort(rng.choice(len(rows), size=min(n, len(rows)), replace=False))])
+    chosen = pd.concat(picks).sort_values("filename")
+    return pd.DataFrame({"filename": chosen["filename"], "label": chosen["class"].map(SIMBAD_LABELS)})
+
+
+def recovery_summary(
+    truth: pd.DataFrame, wrss: pd.DataFrame, p3: pd.DataFrame, sim: pd.DataFrame | None, top_n: int
+) -> dict:
+    """How the injected planets fared: in the top-N WRSS candidates, anomalous in P3, and their labels."""
+    planets = truth[truth["class"] == "planet"]
+    ranked = wrss.sort_values("score_weighted_root_sumnorm", ascending=False).reset_index(drop=True)
+    top = ranked.head(top_n)
+    truth_class = truth.set_index("filename")["class"]
+    top_classes = top["filename"].map(truth_class).fillna("unknown").value_counts().to_dict()
+    in_top = planets[planets["filename"].isin(top["filename"])]
+    p3_anomalous = planets["filename"].isin(p3.loc[p3["anomaly_score"] > 0, "filename"])
+    labels = {}
+    if sim is not None and len(sim):
+        matched = sim[sim["filename"].isin(planets["filename"])]
+        labels = matched["label_group"].value_counts().to_dict()
+    return {
+        "stars": int(len(truth)),
+        "planets_injected": int(len(planets)),
+        "planets_anomalous_p3": int(p3_anomalous.sum()),
+        "wrss_candidates": int(len(wrss)),
+        "top_n": int(min(top_n, len(ranked))),
+        "planets_in_top_n": int(len(in_top)),
+        "top_n_by_class": {str(k): int(v) for k, v in sorted(top_classes.items())},
+        "planet_label_groups_in_sim": {str(k): int(v) for k, v in sorted(labels.items())},
+        "planets_in_top_n_files": sorted(in_top["filename"].tolist()),
+    }
+
+
+def run(config: DemoConfig, ctx) -> int:
+    from clara_benchmark.synthetic.sector import write_sector
+    from clara_benchmark.tess_spoc_download.localserver import LocalServer
+
+    root = Path(config.output_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    stages = _Stages(ctx, root)
+    archive = root / "mast_archive" / f"sector_{config.sector}"
+    fits_root = root / "data" / "fits_files"
+    fits_dir = fits_root / str(config.sector)
+    workers = config.max_workers
+    ctx.log.main(f"demo: everything goes under {root}")
+
+    fractions = {"planet": config.planet_fraction, "eclipsing_binary": config.binary_fraction}
+    sector = stages.step(
+        f"simulate sector {config.sector} ({config.n_stars} stars)",
+        lambda: write_sector(
+            archive,
+            n_stars=config.n_stars,
+            sector=config.sector,
+            seed=config.seed,
+            n_cadences=config.n_cadences,
+            class_fractions=fractions,
+            max_workers=workers,
+            truth_path=root / "truth.csv",
+        ),
+    )
+    truth = sector.truth
+    names = sorted(truth["filename"])
+    ctx.log.log(f"demo: classes {truth['class'].value_counts().to_dict()}")
+
+    with LocalServer(archive) as server:
+        catalogues = root / "data" / "catalogues"
+        _write_tesscurl(catalogues / f"tesscurl_sector_{config.sector}_lc.sh", names, server)
+        stages.step(
+            "download from the local archive",
+            lambda: stages.command(
+                "download",
+                {
+                    str(config.sector): {
+                        "sector_number": config.sector,
+                        "catalogues_folder": str(catalogues),
+                        "out_dir_tess": str(fits_root),
+                        "start_index": 0,
+                        "max_downloads": len(names),
+                        "log_file": str(ctx.log_dir / "download_tess_lc.log"),
+                        "num_threads": config.num_threads,
+                        "base_url": server.base_url,
+                        "max_retries": 3,
+                        "backoff_seconds": 0.2,
+                    }
+                },
+            ),
+        )
+
+    models_dir = root / "models"
+    variants = {}
+    for name, length, noise, trees, feats, split, boot in (
+        ("P3", 23.75, 50, 83, "log2", 4, False),
+        ("P5", 25.25, 225, 166, "sqrt", 2, True),
+        ("P9", 24.5, 225, 166, "sqrt", 2, True),
+    ):
+        variants[name] = {
+            "n_curves": config.synthetic_curves,
+            "length_days": length,
+            "cadence_minutes": 2,
+            "noise_ppm": noise,
+            "n_estimators": trees,
+            "max_features": feats,
+            "min_samples_split": split,
+            "bootstrap": boot,
+        }
+    stages.step(
+        "train P3/P5/P9",
+        lambda: stages.command(
+            "train",
+            {
+                "input_dirs": [str(fits_dir)],
+                "output_dir": str(models_dir),
+                "variants": variants,
+                "save_features": True,
+                "max_workers": workers,
+            },
+        ),
+    )
+    model = {m: _newest(models_dir, f"urf_{m}_*.skops") for m in ("P3", "P5", "P9")}
+
+    scores_dir = root / "results" / "anomaly_scores"
+    stages.step(
+        "score with P3/P5/P9 + WRSS",
+        lambda: stages.command(
+            "score",
+            {
+                "input_dirs": [str(fits_dir)],
+                "output_dir": str(scores_dir),
+                "max_workers": workers,
+                "use_p3": True,
+                "use_p5": True,
+                "use_p9": True,
+                "calculate_wrss_p3p9": True,
+                "p3model_path": str(model["P3"]),
+                "p5model_path": str(model["P5"]),
+                "p9model_path": str(model["P9"]),
+                "save_features": True,
+            },
+        ),
+    )
+    wrss_path = _newest(scores_dir, "wrss_p3p9_*.csv")
+    features_dir = _newest(scores_dir, "features_*")
+
+    labels = _reference_labels(truth, config.reference_fraction, config.seed)
+    labels_path = root / "reference" / "labels.csv"
+    atomic_write_text(labels_path, labels.to_csv(index=False))
+    ref_dir = root / "reference"
+    stages.step(
+        f"reference set from {len(labels)} labelled stars",
+        lambda: stages.command(
+            "reference",
+            {
+                "labels_path": str(labels_path),
+                "fits_dir": str(fits_dir),
+                "output_dir": str(ref_dir),
+                "name": f"sector{config.sector}_demo",
+                "features_path": str(features_dir),
+                "max_workers": workers,
+            },
+        ),
+    )
+
+    wrss = pd.read_csv(wrss_path)
+    candidates = wrss[~wrss["filename"].isin(labels["filename"])]
+    candidates_path = root / "results" / "candidates_outside_reference.csv"
+    atomic_write_text(candidates_path, candidates.to_csv(index=False))
+    sim_dir = root / "results" / "similarity_scores"
+    stages.step(
+        f"sim on {len(candidates)} candidates",
+        lambda: stages.command(
+            "sim",
+            {
+                "fits_dir": str(fits_dir),
+                "input_df_path": str(candidates_path),
+                "output_dir": str(sim_dir),
+                "min_similarity_threshold": 0.3,
+                "gt_wrss_threshold": 0.0,
+                "save_label_groups": "all",
+                "simbad_labelled_pca_model_path": str(_newest(ref_dir, "pca_model_*.skops")),
+                "simbad_labelled_pca_features_path": str(_newest(ref_dir, "reduced_features_*.csv")),
+                "features_path": str(features_dir),
+                "max_workers": workers,
+            },
+        ),
+    )
+
+    eval_dir = root / "results" / "injection_recovery"
+    stages.step(
+        "injection–recovery (P3)",
+        lambda: stages.command(
+            "evaluate",
+            {
+                "input_dirs": [str(fits_dir)],
+                "output_dir": str(eval_dir),
+                "model_paths": [str(model["P3"])],
+                "truth_csv": str(root / "truth.csv"),
+                "max_hosts": 12,
+                "grid": {
+                    "depth_ppm": [300, 1000, 3000, 10000],
+                    "period_days": [1.5, 4, 10],
+                    "duration_hours": [3],
+                },
+                "max_workers": workers,
+            },
+        ),
+    )
+
+    p3 = pd.read_csv(_newest(scores_dir, "anomaly_scores_p3_*.csv"))
+    sim_files = sorted(sim_dir.glob("cosine_similarity_scores_*.csv"))
+    sim = pd.read_csv(sim_files[-1]) if sim_files else None
+    summary = recovery_summary(truth, wrss, p3, sim, config.top_n)
+    summary["stage_seconds"] = {name: round(sec, 1) for name, sec in stages.timings}
+    atomic_write_text(root / "demo_summary.json", json.dumps(summary, indent=2) + "\n")
+
+    report_dir = root / "report"
+    eval_csvs = sorted(eval_dir.glob("*recall*.csv"))
+    stages.step(
+        "HTML report",
+        lambda: stages.command(
+            "report",
+            {
+                "score_dir": str(scores_dir),
+                "sim_dir": str(sim_dir),
+                "fits_dirs": [str(fits_dir)],
+                "evaluate_path": str(eval_csvs[-1]) if eval_csvs else None,
+                "run_log_dir": str(ctx.log_dir),
+                "output_dir": str(report_dir),
+                "top_n": config.top_n,
+                "max_workers": workers,
+                "title": f"clara demo: simulated sector {config.sector}",
+            },
+        ),
+    )
+
+    total = sum(sec for _, sec in stages.timings)
+    ctx.log.main(
+        "demo: stage timings: "
+        + ", ".join(f"{n} {s:.1f}s" for n, s in stages.timings)
+        + f"; total {total:.1f} s"
+    )
+    ctx.log.main(
+        f"demo: {summary['planets_in_top_n']} of {summary['planets_injected']} injected planets are "
+        f"in the top {summary['top_n']} WRSS candidates ({summary['planets_anomalous_p3']} anomalous "
+        f"in P3); top-{summary['top_n']} by class {summary['top_n_by_class']}; planets' sim label "
+        f"groups {summary['planet_label_groups_in_sim']}"
+    )
+    ctx.log.main(f"demo: report at {report_dir / 'index.html'}")
+    return 0
