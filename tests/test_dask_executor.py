@@ -1,36 +1,28 @@
 """DaskExecutor against a real 2-process LocalCluster: same results and order as LocalExecutor, the
 initializer once per worker, a worker killed mid-run, an unreachable scheduler, executor selection."""
 
-import logging
 import socket
 import time
 from types import SimpleNamespace
 
+import distributed
 import numpy as np
 import psutil
 import pytest
 from dask_helpers import die_once, record_init, tagged_square
 
 from clara_benchmark.config import ConfigError, ScoreConfig, SimConfig
+from clara_benchmark.dask_executor import local_cluster
 from clara_benchmark.executors import DaskExecutor, LocalExecutor, get_executor
 from clara_benchmark.extract import iter_feature_batches, list_lightcurves
 from pool_helpers import fail_on_three, square_with_pid
-
-distributed = pytest.importorskip("distributed")
 
 N_WORKERS = 2
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(
-        n_workers=N_WORKERS,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",  # loopback, any free port (never a fixed 8787)
-        silence_logs=logging.CRITICAL,
-    ) as cluster:
+    with local_cluster(N_WORKERS) as cluster:
         yield cluster
 
 
