@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import threading
 import time
@@ -30,16 +31,20 @@ from typing import Any
 
 import dask
 from distributed import Client, Future, LocalCluster, as_completed, get_worker
+from distributed.client import CancelledError
 from distributed.comm import connect, get_address_host_port, parse_address
 from distributed.comm.registry import get_backend
 from distributed.diagnostics.plugin import WorkerPlugin
+from distributed.scheduler import KilledWorker
 
-from clara_benchmark.config import ConfigError
+from clara_benchmark.config import ClaraError, ConfigError
 
 log = logging.getLogger(__name__)
 
 #: how often (seconds) the in-flight bound is recomputed from the cluster's current thread count
 WINDOW_REFRESH_SECONDS = 5.0
+#: at most this many finished results are fetched to the client in one round trip
+GATHER_AT_ONCE = 8
 
 
 class _WorkerState:
@@ -185,7 +190,7 @@ class DaskExecutor:
         scheduler_address: str | None = None,
         n_workers: int = 1,
         retries: int = 2,
-        in_flight_per_worker: int = 2,
+        in_flight_per_worker: int = 4,
         connect_timeout: float = 5.0,
         max_in_flight: int | None = None,
     ):
@@ -257,7 +262,9 @@ class DaskExecutor:
         name = getattr(fn, "__name__", "task")
         tag = uuid.uuid4().hex[:8]
         numbered = enumerate(tasks)
-        ready: dict[int, tuple[bool, Any]] = {}  # finished out of order, waiting for their turn
+        # done out of order: their results stay on the workers (a dead worker's are recomputed) until their turn
+        ready: dict[int, Future] = {}
+        given: dict[int, Any] = {}  # the tasks in flight, to name them if they fail
         ac = as_completed(loop=client.loop)
         window, refreshed = self._window(client), time.monotonic()
         next_index = 0
@@ -272,21 +279,55 @@ class DaskExecutor:
                     _run_task, fn, task, run_id, key=f"{name}-{tag}-{i}", retries=self.retries, pure=False
                 )
                 pending[fut] = i
+                given[i] = task
                 ac.add(fut)
 
         fill()
         while pending:
             fut = next(ac)
-            i = pending.pop(fut)
-            ready[i] = (True, fut.result()) if fut.status == "finished" else (False, fut)
+            ready[pending.pop(fut)] = fut
             del fut
             while next_index in ready:
-                ok, value = ready.pop(next_index)
-                next_index += 1
-                if not ok:
-                    value.result()  # raises fn's exception (or why the task was lost)
-                    raise RuntimeError(f"task {next_index - 1} of {name} ended as {value.status}")
-                yield value
+                batch = []  # the next results in order, fetched in one round trip
+                while (
+                    len(batch) < GATHER_AT_ONCE
+                    and next_index + len(batch) in ready
+                    and ready[next_index + len(batch)].status not in ("error", "cancelled")
+                ):
+                    batch.append(ready.pop(next_index + len(batch)))
+                if not batch:
+                    self._raise_failure(ready.pop(next_index), next_index, given.pop(next_index), client)
+                values = client.gather(batch)
+                for k in range(next_index, next_index + len(batch)):
+                    del given[k]
+                next_index += len(batch)
+                del batch
+                while values:
+                    yield values.pop(0)
             if self.max_in_flight is None and time.monotonic() - refreshed > WINDOW_REFRESH_SECONDS:
                 window, refreshed = self._window(client), time.monotonic()
             fill()
+
+    def _raise_failure(self, failed: Future, index: int, task: Any, client: Client) -> None:
+        """Raise why task ``index`` failed: ``fn``'s own exception, or a run-level error saying what was lost."""
+        try:
+            failed.result()
+        except KilledWorker as exc:
+            raise ClaraError(
+                f"Dask workers died {exc.allowed_failures + 1} times running task {index} ({_describe(task)}): "
+                "a file in it may crash the process, or workers run out of memory; see the workers' logs"
+            ) from None
+        except CancelledError:
+            raise ClaraError(
+                f"task {index} ({_describe(task)}) was cancelled: the connection to the Dask scheduler "
+                f"at {client.scheduler.address} was lost"
+            ) from None
+        raise ClaraError(f"task {index} ({_describe(task)}) ended as {failed.status}")
+
+
+def _describe(task: Any) -> str:
+    """A short name for a task: a batch of paths by its first file and size."""
+    if isinstance(task, (list, tuple)) and task and all(isinstance(t, (str, os.PathLike)) for t in task):
+        return f"{len(task)} files from {os.fspath(task[0])}"
+    text = repr(task)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -27,3 +27,10 @@ def die_once(task):
         os._exit(1)
     time.sleep(0.02)
     return i * i, os.getpid()
+
+
+def always_die(task):
+    """A poison task: kills whichever worker runs it."""
+    if "poison" in task[0]:
+        os._exit(1)
+    return len(task)

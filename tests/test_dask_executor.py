@@ -5,13 +5,14 @@ import socket
 import time
 from types import SimpleNamespace
 
+import dask
 import distributed
 import numpy as np
 import psutil
 import pytest
-from dask_helpers import die_once, record_init, tagged_square
+from dask_helpers import always_die, die_once, record_init, tagged_square
 
-from clara_benchmark.config import ConfigError, ScoreConfig, SimConfig
+from clara_benchmark.config import ClaraError, ConfigError, ScoreConfig, SimConfig
 from clara_benchmark.dask_executor import local_cluster
 from clara_benchmark.executors import DaskExecutor, LocalExecutor, get_executor
 from clara_benchmark.extract import iter_feature_batches, list_lightcurves
@@ -22,8 +23,10 @@ N_WORKERS = 2
 
 @pytest.fixture(scope="module")
 def cluster():
-    with local_cluster(N_WORKERS) as cluster:
-        yield cluster
+    # a task may kill 2 workers before it counts as poison (Dask's default is 4), to keep the test short
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        with local_cluster(N_WORKERS) as cluster:
+            yield cluster
 
 
 @pytest.fixture
@@ -118,6 +121,17 @@ def test_worker_killed_mid_run_loses_and_duplicates_nothing(address, tmp_path):
     assert out[12][1] != dead_pid  # task 12 was rerun on a live worker
     pids = init_lines(log)
     assert len(pids) == len(set(pids))  # once per worker process, including the restarted one
+
+
+def test_task_that_keeps_killing_workers_is_a_clear_error(address):
+    tasks = [["a.fits", "b.fits"], ["poison_lc.fits", "c.fits"], ["d.fits"]]
+    seen = []
+    with pytest.raises(
+        ClaraError, match=r"workers died 2 times running task 1 \(2 files from poison_lc.fits\)"
+    ):
+        for n in DaskExecutor(address).imap(always_die, tasks):
+            seen.append(n)
+    assert seen == [2]
 
 
 def test_unreachable_scheduler_is_a_config_error_naming_it():
