@@ -134,6 +134,47 @@ def compare(label, paths, batch_sizes, initializer, repeats, address) -> None:
     )
 
 
+def rusage_of_extraction(paths) -> tuple[float, float, int]:
+    """(user s, system s, minor page faults) of this process per pass of ``extract_batch(paths)``."""
+    import resource
+
+    extract_batch(paths)
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    for _ in range(3):
+        extract_batch(paths)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    return (
+        (r1.ru_utime - r0.ru_utime) / 3,
+        (r1.ru_stime - r0.ru_stime) / 3,
+        (r1.ru_minflt - r0.ru_minflt) // 3,
+    )
+
+
+def malloc_effect(paths) -> None:
+    """In-worker cost of Dask's default MALLOC_TRIM_THRESHOLD_=65536 against clara's ``local_cluster``."""
+    from distributed import Client, LocalCluster
+
+    print(
+        f"\n[worker allocator] extract_batch of {len(paths)} light curves (stand-in) inside one Dask worker"
+    )
+    makers = (
+        (
+            "dask default (65536)",
+            lambda: LocalCluster(1, 1, host="127.0.0.1", dashboard_address="127.0.0.1:0"),
+        ),
+        ("clara local_cluster", lambda: local_cluster(1)),
+    )
+    for label, make in makers:
+        cluster = make()
+        try:
+            with Client(cluster, set_as_default=False) as client:
+                client.run(use_stand_in)
+                user, system, faults = client.submit(rusage_of_extraction, paths, pure=False).result()
+        finally:
+            cluster.close()
+        print(f"{label:>22}: user {user:.3f} s  system {system:.3f} s  minor faults {faults}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dir", nargs="?", default=Path(__file__).resolve().parents[2] / "shared/data/tess")
@@ -158,6 +199,7 @@ def main() -> None:
             compare(
                 "stand-in", paths[: args.files], sizes, use_stand_in, args.repeats, cluster.scheduler_address
             )
+            malloc_effect([str(p) for p in paths[:64]])
             if args.real_files:
                 sizes = [int(b) for b in args.real_batch_sizes.split(",")]
                 real = paths[: args.real_files]

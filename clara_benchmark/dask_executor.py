@@ -156,10 +156,11 @@ def _probe(address: str, timeout: float) -> None:
 
 
 #: Dask sets MALLOC_TRIM_THRESHOLD_=65536 in every worker it spawns, to hand memory back to the OS sooner.
-#: That also freezes glibc's mmap threshold, so each array over 128 KiB (a light curve's columns, its FFT
-#: buffers) is mmapped and page-faulted afresh: ~35x the page faults and ~40% more CPU per light curve
-#: in our extraction (bench/bench_dask.py). Memory per worker is small and flat here, so leave it unset.
-WORKER_ENV_OVERRIDES = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+#: That also freezes glibc's mmap threshold at 128 KiB, so each larger array (a light curve's columns, its
+#: FFT buffers) is mmapped and page-faulted afresh: 35-120x the page faults and 40-50% more CPU per light
+#: curve in our extraction (bench/bench_dask.py). These values keep arrays up to 32 MiB on the heap and
+#: trim only beyond 128 MiB free: worker memory here is small and flat, so that costs nothing.
+WORKER_MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": "134217728", "MALLOC_MMAP_THRESHOLD_": "33554432"}
 
 
 def local_cluster(n_workers: int, **kwargs) -> LocalCluster:
@@ -173,8 +174,20 @@ def local_cluster(n_workers: int, **kwargs) -> LocalCluster:
         silence_logs=logging.CRITICAL,
     )
     options.update(kwargs)
-    with dask.config.set(WORKER_ENV_OVERRIDES):  # read when the nannies are made, kept for restarts
-        return LocalCluster(**options)
+    config = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC_ENV.items()}
+    # the nannies read these when made and reuse them for restarts; a value already in this process's
+    # environment (which an earlier nanny may have put there) would win over the config, so set it too
+    saved = {k: os.environ.get(k) for k in WORKER_MALLOC_ENV}
+    os.environ.update(WORKER_MALLOC_ENV)
+    try:
+        with dask.config.set(config):
+            return LocalCluster(**options)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 class DaskExecutor:
