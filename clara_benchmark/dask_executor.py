@@ -2,16 +2,16 @@
 
 Kept apart from executors.py so that local runs never import ``distributed``. How it meets the contract:
 
-- Tasks (batches of file paths) are submitted lazily, at most ``in_flight_per_worker`` per worker thread
-  beyond the oldest unfinished one, and results are yielded in task order from a small reorder buffer:
-  client memory stays flat for a million files.
+- Tasks (batches of file paths) are submitted lazily: at most ``in_flight_per_worker`` x (worker threads)
+  are submitted and not yet passed on. Finished results wait on the workers until their turn in task order
+  and are then fetched a few at a time, so client memory stays flat for a million files.
 - The initializer (models, reference set) runs once per worker process, through a ``WorkerPlugin`` that the
   scheduler also hands to workers that join or restart later. Its arguments are pickled once per worker,
   so they should be small (model file paths): workers must see the same paths (a shared filesystem).
 - A worker that dies mid-task: the scheduler reruns its tasks elsewhere (up to
-  ``distributed.scheduler.allowed-failures`` deaths per task); an exception raised by ``fn`` is retried
-  ``retries`` times, then raised to the caller when its turn in the output order comes. Results are keyed by
-  task index, so a rerun can neither drop nor duplicate a row.
+  ``distributed.scheduler.allowed-failures`` deaths per task, then a ``ClaraError`` naming the batch); an
+  exception raised by ``fn`` is retried ``retries`` times, then raised to the caller when its turn in the
+  output order comes. Results are placed by task index, so a rerun can neither drop nor duplicate a row.
 - A scheduler that cannot be reached within ``connect_timeout`` seconds is a ``ConfigError`` naming it.
 """
 
