@@ -5,6 +5,9 @@ memory stays flat for a million files and CSVs can be streamed in a stable order
 ``LocalExecutor`` uses worker processes that work under both ``fork`` and ``spawn`` (the default on
 macOS and Windows): task functions and initializers must be importable module-level functions, and each
 worker's expensive state (models, reference set) is built once by the initializer, never per task.
+
+``DaskExecutor`` (clara_benchmark/dask_executor.py, imported only when asked for) runs the same tasks on a
+Dask ``distributed`` cluster with the same ordering and in-flight guarantees; see docs/dask.md.
 """
 
 from __future__ import annotations
@@ -66,11 +69,30 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def get_executor(config) -> LocalExecutor:
-    """The executor a command's config asks for (``executor``: "local" for now; Dask comes with its issue)."""
-    kind = getattr(config, "executor", "local")
-    if kind != "local":
-        from clara_benchmark.config import ConfigError
+def get_executor(config):
+    """The executor a command's config asks for: key ``executor`` "local" (``max_workers`` processes) or
+    "dask" (the scheduler at ``scheduler_address``, or a local cluster of ``max_workers`` processes)."""
+    from clara_benchmark.config import ConfigError
 
-        raise ConfigError(f'executor "{kind}" is not available yet; use "local"')
-    return LocalExecutor(max_workers=getattr(config, "max_workers", 1))
+    kind = getattr(config, "executor", "local")
+    max_workers = getattr(config, "max_workers", 1)
+    if kind == "local":
+        return LocalExecutor(max_workers=max_workers)
+    if kind == "dask":
+        try:
+            from clara_benchmark.dask_executor import DaskExecutor
+        except ImportError as exc:
+            raise ConfigError(f'executor "dask" needs the dask[distributed] package: {exc}') from None
+        return DaskExecutor(
+            scheduler_address=getattr(config, "scheduler_address", None), n_workers=max_workers
+        )
+    raise ConfigError(f'key "executor" must be "local" or "dask", got "{kind}"')
+
+
+def __getattr__(name: str):
+    # ``from clara_benchmark.executors import DaskExecutor`` without importing distributed for local runs
+    if name == "DaskExecutor":
+        from clara_benchmark.dask_executor import DaskExecutor
+
+        return DaskExecutor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
