@@ -177,17 +177,16 @@ def local_cluster(n_workers: int, **kwargs) -> LocalCluster:
     config = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC_ENV.items()}
     # the nannies read these when made and reuse them for restarts; a value already in this process's
     # environment (which an earlier nanny may have put there) would win over the config, so set it too
-    saved = {k: os.environ.get(k) for k in WORKER_MALLOC_ENV}
+    # Dask also leaves OMP/MKL/OPENBLAS_NUM_THREADS=1 and more in this (the client's) environment, which
+    # every later subprocess of the run would inherit: the whole environment is put back once it started
+    saved = dict(os.environ)
     os.environ.update(WORKER_MALLOC_ENV)
     try:
         with dask.config.set(config):
             return LocalCluster(**options)
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 class DaskExecutor:

@@ -175,7 +175,9 @@ def lomb_scargle_power(time: np.ndarray, y: np.ndarray, frequencies: np.ndarray 
     y_mean = y.sum() / n
     yc = ye1.real / n - y_mean * c
     ys = ye1.imag / n - y_mean * s
-    yy = np.dot(y, y) / n - y_mean * y_mean
+    # not np.dot: a threaded BLAS sums in an order that depends on its thread count, and the features must
+    # be bit-identical whichever executor (local processes, Dask workers with OMP_NUM_THREADS=1) runs them
+    yy = np.sum(y * y) / n - y_mean * y_mean
     cc = 0.5 * (1.0 + c2) - c * c
     ss = 0.5 * (1.0 - c2) - s * s
     cs = 0.5 * s2 - c * s

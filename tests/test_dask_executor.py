@@ -164,14 +164,26 @@ def test_bad_address_is_a_config_error():
         DaskExecutor("  ")
 
 
+def _children() -> set[int]:
+    """Child processes, less multiprocessing's resource tracker (started once per process, lives on)."""
+    pids = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "resource_tracker" not in " ".join(p.cmdline()):
+                pids.add(p.pid)
+        except psutil.Error:
+            pass
+    return pids
+
+
 def test_own_local_cluster_started_and_closed():
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    before = _children()
     out = list(DaskExecutor(None, n_workers=2).imap(square_with_pid, range(12)))
     assert [r[0] for r in out] == [x * x for x in range(12)]
     assert len({r[1] for r in out} - before) >= 1
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        left = {p.pid for p in psutil.Process().children(recursive=True)} - before
+        left = _children() - before
         if not left:
             break
         time.sleep(0.1)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.preprocessing import normalize
+from threadpoolctl import threadpool_limits
 
 #: CLARA's label groups, exactly as CLARA_SPEC §6 (SIMBAD object types; ``err`` = no SIMBAD type found)
 GROUP_MEMBERS: dict[str, frozenset[str]] = {
@@ -32,8 +33,13 @@ def label_group(label: str) -> str:
 
 
 def project(pca, features: np.ndarray) -> np.ndarray:
-    """clara-4000 rows → the reference set's PCA space (raw, unscaled features, as CLARA fitted it)."""
-    return pca.transform(np.asarray(features, dtype=np.float64))
+    """clara-4000 rows → the reference set's PCA space (raw, unscaled features, as CLARA fitted it).
+
+    One BLAS thread: a threaded BLAS sums in a thread-count-dependent order, and labels must come out
+    bit-identical whichever executor or machine computes them (the matrices are small).
+    """
+    with threadpool_limits(1):
+        return pca.transform(np.asarray(features, dtype=np.float64))
 
 
 def unit_rows(X: np.ndarray) -> np.ndarray:
@@ -43,7 +49,8 @@ def unit_rows(X: np.ndarray) -> np.ndarray:
 
 def cosine_similarity_matrix(queries: np.ndarray, reference_unit: np.ndarray) -> np.ndarray:
     """(n_queries × n_reference) cosine similarities; ``reference_unit`` is ``unit_rows(reference)``."""
-    sim = unit_rows(queries) @ reference_unit.T
+    with threadpool_limits(1):  # bit-identical whatever the BLAS thread count (see project)
+        sim = unit_rows(queries) @ reference_unit.T
     return np.clip(sim, -1.0, 1.0, out=sim)
 
 

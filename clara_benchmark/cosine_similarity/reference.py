@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
+from threadpoolctl import threadpool_limits
 
 from clara_benchmark.config import ClaraError, ConfigError
 from clara_benchmark.cosine_similarity.config import ReferenceConfig
@@ -169,8 +170,9 @@ def effective_components(requested: int, n_objects: int) -> int:
 
 def fit_reference(features: np.ndarray, n_components: int) -> tuple[PCA, np.ndarray]:
     """Fit the PCA (exact SVD, so a rebuild gives the same set) and project the reference objects."""
-    pca = PCA(n_components=n_components, svd_solver="full").fit(features)
-    return pca, pca.transform(features)
+    with threadpool_limits(1):  # a rebuild gives the same bytes whatever the BLAS thread count
+        pca = PCA(n_components=n_components, svd_solver="full").fit(features)
+        return pca, pca.transform(features)
 
 
 def reference_table(coords: np.ndarray, labels, filenames) -> pd.DataFrame:
