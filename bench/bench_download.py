@@ -1,0 +1,162 @@
+"""Download throughput on loopback: the real ``download`` command on 1/4/16 threads vs a sequential loop.
+
+    CLARA_SHARED=../shared python bench/bench_download.py [--files 200] [--latency 0.05] [--threads 1 4 16]
+
+A local server (``localserver``, in its own process so it does not share our GIL) serves ``--files`` copies
+of the real ~2 MB light curves under SPOC names and waits ``--latency`` seconds before answering each
+request, like a distant archive. The baseline is what CLARA did: one ``urllib.request.urlopen`` at a time,
+written straight to the final name, no verification. clara's runs go through ``cli.main`` with a config
+file, exactly as a user runs them, and verify every file (length, FITS structure, checksums, sha256).
+Each configuration downloads into an empty directory; the table gives files/s, MB/s and the ratio to the
+baseline measured in the same process, and the CPU time this process spent per file (server excluded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from clara_benchmark import cli  # noqa: E402
+
+
+def make_archive(root: Path, tess_dir: Path, n: int) -> list[str]:
+    reals = sorted(tess_dir.glob("*.fits"))
+    if not reals:
+        sys.exit(f"no .fits files in {tess_dir}")
+    names = []
+    for i in range(n):
+        name = f"tess2018206045859-s0001-{1_000_000 + i:016d}-0120-s_lc.fits"
+        shutil.copyfile(reals[i % len(reals)], root / name)
+        names.append(name)
+    return names
+
+
+def start_server(root: Path, latency: float) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "clara_benchmark.tess_spoc_download.localserver",
+            str(root),
+            "--latency",
+            str(latency),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    line = proc.stdout.readline()
+    if " at " not in line:
+        proc.kill()
+        sys.exit(f"server did not start: {line!r}")
+    return proc, line.rsplit(" at ", 1)[1].strip()
+
+
+def sequential(urls: list[tuple[str, str]], out: Path) -> tuple[float, float]:
+    out.mkdir(parents=True)
+    start, cpu = time.perf_counter(), time.process_time()
+    for name, url in urls:
+        with urllib.request.urlopen(url, timeout=60) as resp, open(out / name, "wb") as fh:
+            shutil.copyfileobj(resp, fh, 1 << 20)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def clara(work: Path, script_dir: Path, out: Path, threads: int) -> tuple[float, float]:
+    cfg = work / f"download_{threads}.json"
+    block = {
+        "sector_number": 1,
+        "catalogues_folder": str(script_dir),
+        "out_dir_tess": str(out),
+        "max_downloads": 100000,
+        "log_file": str(work / "logs" / f"download_{threads}.log"),
+        "num_threads": threads,
+    }
+    cfg.write_text(json.dumps({"1": block}))
+    argv = [
+        "download",
+        "--config",
+        str(cfg),
+        "--log_dir",
+        str(work / "logs"),
+        "--quiet",
+        "--monitor_interval",
+        "60",
+    ]
+    start, cpu = time.perf_counter(), time.process_time()
+    code = cli.main(argv)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    if code != 0:
+        sys.exit(f"download with {threads} threads exited {code}; see {work / 'logs'}")
+    return seconds, cpu
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--files", type=int, default=200)
+    p.add_argument("--latency", type=float, default=0.05, help="seconds the server waits per request")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 4, 16])
+    shared = Path(os.environ.get("CLARA_SHARED", ROOT.parent / "shared"))
+    p.add_argument("--tess", type=Path, default=shared / "data" / "tess", help="the real light curves")
+    args = p.parse_args()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+    with tempfile.TemporaryDirectory(prefix="bench_download_") as tmp:
+        work = Path(tmp)
+        archive = work / "archive"
+        archive.mkdir()
+        names = make_archive(archive, args.tess, args.files)
+        total_mb = sum((archive / n).stat().st_size for n in names) / 1e6
+        server, base = start_server(archive, args.latency)
+        try:
+            urls = [(n, f"{base}api/v0.1/Download/file/?uri=mast:TESS/product/{n}") for n in names]
+            scripts = work / "catalogues"
+            scripts.mkdir()
+            (scripts / "tesscurl_sector_1_lc.sh").write_text(
+                "#!/bin/sh\n" + "".join(f"curl -C - -L -o {n} {u}\n" for n, u in urls)
+            )
+            print(
+                f"{args.files} files, {total_mb:.0f} MB ({total_mb / args.files:.2f} MB each), "
+                f"{args.latency * 1000:.0f} ms latency per request, loopback"
+            )
+            rows = []
+            out = work / "out_seq"
+            base_s, cpu = sequential(urls, out)
+            shutil.rmtree(out)
+            rows.append(("sequential urllib (baseline)", 1, base_s, cpu))
+            for threads in args.threads:
+                out = work / f"out_{threads}"
+                seconds, cpu = clara(work, scripts, out, threads)
+                got = len(list((out / "1").glob("*.fits")))
+                if got != args.files:
+                    sys.exit(f"{threads} threads: {got} of {args.files} files on disk")
+                shutil.rmtree(out)
+                rows.append(("clara download (verified)", threads, seconds, cpu))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+    print(f"load average before: {load}")
+    print(
+        f"{'run':<30} {'threads':>7} {'seconds':>8} {'files/s':>8} {'MB/s':>7} {'vs baseline':>11} "
+        f"{'CPU ms/file':>11}"
+    )
+    for label, threads, seconds, cpu in rows:
+        print(
+            f"{label:<30} {threads:>7} {seconds:>8.2f} {args.files / seconds:>8.1f} "
+            f"{total_mb / seconds:>7.1f} {base_s / seconds:>10.1f}x {cpu / args.files * 1000:>11.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
