@@ -7,8 +7,9 @@ of the real ~2 MB light curves under SPOC names and waits ``--latency`` seconds 
 request, like a distant archive. The baseline is what CLARA did: one ``urllib.request.urlopen`` at a time,
 written straight to the final name, no verification. clara's runs go through ``cli.main`` with a config
 file, exactly as a user runs them, and verify every file (length, FITS structure, checksums, sha256).
-Each configuration downloads into an empty directory; the table gives files/s, MB/s and the ratio to the
-baseline measured in the same process, and the CPU time this process spent per file (server excluded).
+Each configuration downloads into an empty directory, ``--repeat`` times interleaved with the others; the
+table gives the median (and best) time, files/s, MB/s and the ratio to the baseline's median measured in
+the same process, and the CPU time this process spent per file (server excluded).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,12 +108,21 @@ def main() -> None:
     p.add_argument("--files", type=int, default=200)
     p.add_argument("--latency", type=float, default=0.05, help="seconds the server waits per request")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--repeat", type=int, default=3, help="interleaved repetitions; the median is reported")
+    shm = Path("/dev/shm")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=shm if shm.is_dir() and os.access(shm, os.W_OK) else None,
+        help="where the archive copy and the downloads go (default: /dev/shm, so the disk does not blur "
+        "the network figures; give a disk path to include it)",
+    )
     shared = Path(os.environ.get("CLARA_SHARED", ROOT.parent / "shared"))
     p.add_argument("--tess", type=Path, default=shared / "data" / "tess", help="the real light curves")
     args = p.parse_args()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
-    with tempfile.TemporaryDirectory(prefix="bench_download_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench_download_", dir=args.workdir) as tmp:
         work = Path(tmp)
         archive = work / "archive"
         archive.mkdir()
@@ -127,33 +138,42 @@ def main() -> None:
             )
             print(
                 f"{args.files} files, {total_mb:.0f} MB ({total_mb / args.files:.2f} MB each), "
-                f"{args.latency * 1000:.0f} ms latency per request, loopback"
+                f"{args.latency * 1000:.0f} ms latency per request, loopback, files in {work}"
             )
-            rows = []
-            out = work / "out_seq"
-            base_s, cpu = sequential(urls, out)
-            shutil.rmtree(out)
-            rows.append(("sequential urllib (baseline)", 1, base_s, cpu))
-            for threads in args.threads:
-                out = work / f"out_{threads}"
-                seconds, cpu = clara(work, scripts, out, threads)
-                got = len(list((out / "1").glob("*.fits")))
-                if got != args.files:
-                    sys.exit(f"{threads} threads: {got} of {args.files} files on disk")
+            runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+            for _ in range(args.repeat):  # interleaved, so a busy moment hits every configuration alike
+                out = work / "out_seq"
+                runs.setdefault(("sequential urllib (baseline)", 1), []).append(sequential(urls, out))
                 shutil.rmtree(out)
-                rows.append(("clara download (verified)", threads, seconds, cpu))
+                for threads in args.threads:
+                    out = work / f"out_{threads}"
+                    runs.setdefault(("clara download (verified)", threads), []).append(
+                        clara(work, scripts, out, threads)
+                    )
+                    got = len(list((out / "1").glob("*.fits")))
+                    if got != args.files:
+                        sys.exit(f"{threads} threads: {got} of {args.files} files on disk")
+                    shutil.rmtree(out)
         finally:
             server.terminate()
             server.wait(timeout=10)
 
-    print(f"load average before: {load}")
+    load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average (1/5/15 min) before: {load}; after: {load_after}; {os.cpu_count()} CPUs")
     print(
-        f"{'run':<30} {'threads':>7} {'seconds':>8} {'files/s':>8} {'MB/s':>7} {'vs baseline':>11} "
+        f"median (best) of {args.repeat} interleaved runs; CPU = this process, all threads, server excluded"
+    )
+    print(
+        f"{'run':<30} {'threads':>7} {'seconds':>13} {'files/s':>8} {'MB/s':>7} {'vs baseline':>11} "
         f"{'CPU ms/file':>11}"
     )
-    for label, threads, seconds, cpu in rows:
+    base_s = statistics.median(s for s, _ in runs[("sequential urllib (baseline)", 1)])
+    for (label, threads), results in runs.items():
+        seconds = statistics.median(s for s, _ in results)
+        best = min(s for s, _ in results)
+        cpu = statistics.median(c for _, c in results)
         print(
-            f"{label:<30} {threads:>7} {seconds:>8.2f} {args.files / seconds:>8.1f} "
+            f"{label:<30} {threads:>7} {seconds:>6.2f} ({best:>4.2f}) {args.files / seconds:>8.1f} "
             f"{total_mb / seconds:>7.1f} {base_s / seconds:>10.1f}x {cpu / args.files * 1000:>11.1f}"
         )
 

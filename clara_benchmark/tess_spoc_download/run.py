@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import logging
 import os
 import threading
@@ -313,16 +314,22 @@ def _download_all(block, ctx, log, fetcher, parsed, todo, sector_dir, summary, s
         bar.set_postfix_str(f"{received / 1e6 / elapsed:.1f} MB/s", refresh=False)
 
     pool = ThreadPoolExecutor(max_workers=block.num_threads, thread_name_prefix=f"download-s{sector}")
-    futures: list[Future] = []
-    recorded: set[Future] = set()
+    # a bounded window of futures: wait() scans what it is given, so 20k pending futures would make the
+    # main loop quadratic; two per thread keeps every thread busy
+    window = 2 * block.num_threads
+    entries = iter(todo.entries)
+    inflight: set[Future] = set()  # submitted and not yet recorded
     try:
-        futures = [pool.submit(one, e) for e in todo.entries]
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+        for entry in itertools.islice(entries, window):
+            inflight.add(pool.submit(one, entry))
+        while inflight:
+            done, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
             for fut in done:
-                recorded.add(fut)
                 record(fut)
+                inflight.discard(fut)
+                nxt = next(entries, None)
+                if nxt is not None:
+                    inflight.add(pool.submit(one, nxt))
     except KeyboardInterrupt:
         summary.interrupted = True
         fetcher.abort()
@@ -330,9 +337,8 @@ def _download_all(block, ctx, log, fetcher, parsed, todo, sector_dir, summary, s
             f"sector {sector}: interrupted; stopping the downloads in flight (their .part files are kept)"
         )
         pool.shutdown(wait=True, cancel_futures=True)
-        for fut in futures:  # files that finished while we were stopping still count
-            if fut not in recorded and fut.done() and not fut.cancelled():
-                recorded.add(fut)
+        for fut in inflight:  # files that finished while we were stopping still count
+            if fut.done() and not fut.cancelled():
                 record(fut)
         write_manifest(manifest, rows, order)
         log.main(
