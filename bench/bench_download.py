@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
+
 from clara_benchmark import cli  # noqa: E402
 
 
@@ -140,15 +142,24 @@ def main() -> None:
                 f"{args.files} files, {total_mb:.0f} MB ({total_mb / args.files:.2f} MB each), "
                 f"{args.latency * 1000:.0f} ms latency per request, loopback, files in {work}"
             )
-            runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+            runs: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+            server_proc = psutil.Process(server.pid)
+
+            def measured(fn, *a) -> tuple[float, float, float]:
+                before = sum(server_proc.cpu_times()[:2])
+                seconds, cpu = fn(*a)
+                return seconds, cpu, sum(server_proc.cpu_times()[:2]) - before
+
             for _ in range(args.repeat):  # interleaved, so a busy moment hits every configuration alike
                 out = work / "out_seq"
-                runs.setdefault(("sequential urllib (baseline)", 1), []).append(sequential(urls, out))
+                runs.setdefault(("sequential urllib (baseline)", 1), []).append(
+                    measured(sequential, urls, out)
+                )
                 shutil.rmtree(out)
                 for threads in args.threads:
                     out = work / f"out_{threads}"
                     runs.setdefault(("clara download (verified)", threads), []).append(
-                        clara(work, scripts, out, threads)
+                        measured(clara, work, scripts, out, threads)
                     )
                     got = len(list((out / "1").glob("*.fits")))
                     if got != args.files:
@@ -161,20 +172,22 @@ def main() -> None:
     load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average (1/5/15 min) before: {load}; after: {load_after}; {os.cpu_count()} CPUs")
     print(
-        f"median (best) of {args.repeat} interleaved runs; CPU = this process, all threads, server excluded"
+        f"median (best) of {args.repeat} interleaved runs; CPU ms per file: this process (all threads) "
+        "and the server process"
     )
     print(
         f"{'run':<30} {'threads':>7} {'seconds':>13} {'files/s':>8} {'MB/s':>7} {'vs baseline':>11} "
-        f"{'CPU ms/file':>11}"
+        f"{'CPU client':>10} {'server':>6}"
     )
-    base_s = statistics.median(s for s, _ in runs[("sequential urllib (baseline)", 1)])
+    base_s = statistics.median(r[0] for r in runs[("sequential urllib (baseline)", 1)])
     for (label, threads), results in runs.items():
-        seconds = statistics.median(s for s, _ in results)
-        best = min(s for s, _ in results)
-        cpu = statistics.median(c for _, c in results)
+        seconds = statistics.median(r[0] for r in results)
+        best = min(r[0] for r in results)
+        cpu = statistics.median(r[1] for r in results) / args.files * 1000
+        server_cpu = statistics.median(r[2] for r in results) / args.files * 1000
         print(
             f"{label:<30} {threads:>7} {seconds:>6.2f} ({best:>4.2f}) {args.files / seconds:>8.1f} "
-            f"{total_mb / seconds:>7.1f} {base_s / seconds:>10.1f}x {cpu / args.files * 1000:>11.1f}"
+            f"{total_mb / seconds:>7.1f} {base_s / seconds:>10.1f}x {cpu:>10.1f} {server_cpu:>6.1f}"
         )
 
 

@@ -253,6 +253,19 @@ def test_slice_and_manifest_accumulate(tmp_path, served, server):
     assert list(manifest(tmp_path)) == names[2:7]  # script order, both runs
 
 
+def test_many_failures_do_not_flood_the_console(tmp_path, served, server):
+    names = [spoc_name(5000 + i) for i in range(25)]  # none of them exists on the server
+    write_script(tmp_path / "catalogues", curl_lines(server, names))
+    assert run_download(tmp_path) == 1
+    main_log = (tmp_path / "logs" / "main.log").read_text()
+    assert main_log.count("[ERROR] failed ") == 20
+    assert "more failed files are listed only in" in main_log
+    log = (tmp_path / "logs" / "download_tess_lc.log").read_text()
+    assert all(f"failed {n} after 1 attempt(s): HTTP 404" in log for n in names)
+    assert {r["status"] for r in manifest(tmp_path).values()} == {"failed"}
+    assert len(manifest(tmp_path)) == 25
+
+
 # ------------------------------------------------------------------------------------------------ hostile
 
 

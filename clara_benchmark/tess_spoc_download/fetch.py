@@ -240,6 +240,7 @@ class Fetcher:
 
         def attempt() -> bytes:
             resp = self._request(url)
+            clean = False
             try:
                 self._check_status(resp)
                 if resp.status != 200:
@@ -250,11 +251,14 @@ class Fetcher:
                     if size > max_bytes:
                         raise FinalError(f"larger than {max_bytes} bytes")
                     chunks.append(chunk)
+                clean = True
                 return b"".join(chunks)
             except HTTPError as exc:
                 reason, retryable = describe(exc, self.options)
                 raise (RetryableError(reason) if retryable else FinalError(reason)) from None
             finally:
+                if not clean:
+                    resp.close()
                 resp.release_conn()
 
         body, attempts = self._retrying(url, attempt)
@@ -311,6 +315,8 @@ class Fetcher:
             result.error = str(exc)
             return result
         except OSError as exc:  # disk full, permissions: this file fails, the run goes on
+            if self.stop.is_set():  # ...unless abort() cut the socket under a read
+                raise Interrupted() from None
             result.error = f"cannot write {exc.filename or part}: {exc.strerror or exc}"
             return result
         result.status, result.size, result.sha256 = DOWNLOADED, verified.size, verified.sha256  # type: ignore[union-attr]

@@ -38,6 +38,7 @@ from clara_benchmark.utils.logs import DATE_FORMAT, LINE_FORMAT, LOG
 
 MANIFEST_COLUMNS = ("filename", "tic_id", "status", "bytes", "sha256", "attempts", "error")
 LOCK_NAME = ".clara-download.lock"
+CONSOLE_FAILURES = 20  # failed files echoed to the console per block; the rest go to the download log
 
 try:  # one writer per sector directory (POSIX); elsewhere the lock is skipped
     import fcntl
@@ -75,6 +76,8 @@ class _BlockLog:
 
     def __init__(self, ctx: RunContext, path: Path):
         self.ctx = ctx
+        self.path = Path(path)
+        self.failures = 0
         self._logger: logging.Logger | None = None
         self._handler: logging.Handler | None = None
         own = Path(ctx.log.command_log_path)
@@ -102,6 +105,18 @@ class _BlockLog:
         self.ctx.log.error(msg)
         if self._logger is not None:
             self._logger.log(logging.ERROR, msg)
+
+    def file_failed(self, msg: str) -> None:
+        """The first CONSOLE_FAILURES failed files reach the console and main.log; all reach the log file."""
+        self.failures += 1
+        if self.failures <= CONSOLE_FAILURES:
+            self.error(msg)
+            if self.failures == CONSOLE_FAILURES:
+                self.main(f"more failed files are listed only in {self.path} and the manifest")
+        elif self._logger is not None:
+            self._logger.log(logging.ERROR, msg)
+        else:
+            self.ctx.log.log(f"ERROR {msg}")
 
     def close(self) -> None:
         if self._logger is not None and self._handler is not None:
@@ -295,6 +310,8 @@ def _download_all(block, ctx, log, fetcher, parsed, todo, sector_dir, summary, s
         except Interrupted:
             raise
         except Exception as exc:  # a bug must cost one file, not the sector
+            if fetcher.stop.is_set():
+                raise Interrupted() from None
             log.detail(f"{entry.filename}: internal error, traceback follows\n{traceback.format_exc()}")
             result = FileResult(entry.filename, FAILED, error=f"internal error: {type(exc).__name__}: {exc}")
         return result, time.perf_counter() - start
@@ -308,7 +325,7 @@ def _download_all(block, ctx, log, fetcher, parsed, todo, sector_dir, summary, s
         summary.results.append(result)
         rows[result.filename] = manifest_row(result, tic.get(result.filename))
         received += result.transferred
-        (log.error if result.status == FAILED else log.detail)(_outcome_line(result, seconds))
+        (log.file_failed if result.status == FAILED else log.detail)(_outcome_line(result, seconds))
         bar.update(1)
         elapsed = max(time.perf_counter() - t0, 1e-9)
         bar.set_postfix_str(f"{received / 1e6 / elapsed:.1f} MB/s", refresh=False)
