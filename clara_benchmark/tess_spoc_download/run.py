@@ -13,7 +13,6 @@ import io
 import itertools
 import logging
 import os
-import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -38,7 +37,7 @@ from clara_benchmark.utils.logs import DATE_FORMAT, LINE_FORMAT, LOG
 
 MANIFEST_COLUMNS = ("filename", "tic_id", "status", "bytes", "sha256", "attempts", "error")
 LOCK_NAME = ".clara-download.lock"
-CONSOLE_FAILURES = 20  # failed files echoed to the console per block; the rest go to the download log
+CONSOLE_FAILURES = 20  # failed files (and refused lines) echoed to the console per block; all are in the log
 
 try:  # one writer per sector directory (POSIX); elsewhere the lock is skipped
     import fcntl
@@ -251,8 +250,7 @@ def run_block(block: DownloadBlock, ctx: RunContext, log: _BlockLog) -> BlockSum
     sector = block.sector_number
     summary = BlockSummary(sector)
     started = time.perf_counter()
-    stop = threading.Event()
-    fetcher = Fetcher(fetch_options(block), block.num_threads, stop=stop, log=log.detail)
+    fetcher = Fetcher(fetch_options(block), block.num_threads, log=log.detail)
     try:
         script = ensure_script(block, fetcher, log)
         try:
@@ -268,8 +266,10 @@ def run_block(block: DownloadBlock, ctx: RunContext, log: _BlockLog) -> BlockSum
         )
         if block.start_index >= parsed.n_commands and block.max_downloads:
             log.main(f"sector {sector}: start_index {block.start_index} is past the end of the script")
-        for err in todo.errors:
-            log.error(f"{script}: refused {err}")
+        for i, err in enumerate(todo.errors):
+            (log.error if i < CONSOLE_FAILURES else log.detail)(f"{script}: refused {err}")
+        if len(todo.errors) > CONSOLE_FAILURES:
+            log.main(f"{len(todo.errors)} script lines refused; all of them are listed in {log.path}")
         summary.refused_lines = len(todo.errors)
 
         sector_dir = Path(block.out_dir_tess) / str(sector)
@@ -278,7 +278,7 @@ def run_block(block: DownloadBlock, ctx: RunContext, log: _BlockLog) -> BlockSum
         except OSError as exc:
             raise BlockError(f"cannot create {sector_dir}: {exc.strerror}") from None
         with sector_lock(sector_dir):
-            _download_all(block, ctx, log, fetcher, parsed, todo, sector_dir, summary, stop)
+            _download_all(block, ctx, log, fetcher, parsed, todo, sector_dir, summary)
     except BlockError as exc:
         summary.error = str(exc)
         log.error(f"sector {sector}: {exc}")
@@ -288,7 +288,7 @@ def run_block(block: DownloadBlock, ctx: RunContext, log: _BlockLog) -> BlockSum
     return summary
 
 
-def _download_all(block, ctx, log, fetcher, parsed, todo, sector_dir, summary, stop) -> None:
+def _download_all(block, ctx, log, fetcher, parsed, todo, sector_dir, summary) -> None:
     sector = block.sector_number
     manifest = manifest_path(sector_dir, sector)
     rows = read_manifest(manifest)
