@@ -49,7 +49,7 @@ COMMANDS: dict[str, Command] = {
             "download",
             "Download a TESS sector's SPOC light curves from MAST's scripts (resumable, verified)",
             "clara_benchmark.config:DownloadBlock",
-            None,
+            "clara_benchmark.tess_spoc_download.run:run",
             "download_tess_lc.log",
             "configs/download_config.json",
             blocks=True,

@@ -248,6 +248,12 @@ class DownloadBlock:
     max_retries: int = key(
         "Retries per file on connection errors, timeouts, 429 and 5xx", "int", 5, minimum=0
     )
+    backoff_seconds: float = key(
+        "Wait before the first retry; doubles with each retry (with random jitter)", "float", 1.0, minimum=0.0
+    )
+    max_backoff_seconds: float = key(
+        "Longest wait between retries, a server's Retry-After included", "float", 60.0, minimum=0.0
+    )
 
     def monitor_path(self) -> Path:
         return self.out_dir_tess

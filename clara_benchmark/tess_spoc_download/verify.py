@@ -1,0 +1,167 @@
+"""Is a downloaded file a complete, intact light curve? Checked before it gets its final name.
+
+Checks, cheapest first: the byte count (against the server's Content-Length), the file opens as a light
+curve (FITS, HDU 1 a non-empty binary table with TIME and PDCSAP_FLUX, the columns ``lightcurve.REQUIRED``
+names), the HDUs tile the file exactly (and match NEXTEND), and the FITS checksums of every HDU that
+carries a CHECKSUM card. All of it reads the file once; the sha256 for the manifest comes from the same
+bytes.
+
+Why our own checksum code: SPOC files carry CHECKSUM without DATASUM. astropy 8 then assumes a data sum of
+0 and reports "Checksum verification failed" for every HDU with data, even on intact files; fitsio's
+``verify_checksum()`` raises "data checksum failed" because DATASUM is missing. The FITS checksum
+convention (Seaman, Pence & Rots) defines CHECKSUM so that the 32-bit ones'-complement sum of the whole HDU
+(header + padded data) is -0 (0xFFFFFFFF); that needs no DATASUM, and it is what we test. cfitsio agrees
+(its low-level status reports the HDU sum as correct on the real files and wrong after a flipped byte;
+``tests/test_download_verify.py`` checks ours against it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import fitsio
+import numpy as np
+
+from clara_benchmark.lightcurve import BLOCK, REQUIRED
+
+CARD = 80
+NEGATIVE_ZERO = 0xFFFFFFFF
+
+
+class VerifyError(ValueError):
+    """The file is not a complete, intact light curve; ``reason`` says why (for the manifest)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class Verified:
+    size: int
+    sha256: str
+    hdus_checksummed: int  # HDUs with a CHECKSUM and/or DATASUM card, all verified
+
+
+def ones_complement_sum(data: bytes | memoryview) -> int:
+    """32-bit ones'-complement sum of big-endian words (``len(data)`` a multiple of 4), end-around carry."""
+    words = np.frombuffer(data, dtype=">u4")
+    total = int(words.sum(dtype=np.uint64))  # exact below 2**32 words, i.e. any file under 16 GiB
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+def _card_value(header: bytes, keyword: str) -> str | None:
+    """The string value of ``keyword`` in a raw FITS header, or None when the card is absent."""
+    key = keyword.ljust(8).encode("ascii")
+    for i in range(0, len(header), CARD):
+        card = header[i : i + CARD]
+        if card[:8] == key and card[8:10] == b"= ":
+            text = card[10:].decode("ascii", errors="replace")
+            if "'" in text:
+                return text.split("'")[1].strip()
+            return text.split("/")[0].strip()
+        if card[:8] == b"END     ":
+            break
+    return None
+
+
+def check_structure(raw: bytes, offsets: list[dict]) -> None:
+    """The HDUs must tile the whole file, and number NEXTEND + 1 when the primary header says NEXTEND.
+
+    cfitsio silently drops a trailing HDU whose header was cut off, so a file truncated near its end would
+    otherwise still open: this is what catches it when no Content-Length is at hand (an existing file).
+    """
+    position = 0
+    for i, off in enumerate(offsets):
+        if off["header_start"] != position or off["data_end"] < off["data_start"]:
+            raise VerifyError(f"HDU {i} does not follow the previous one (damaged FITS structure)")
+        position = off["data_end"]
+    if position > len(raw):
+        raise VerifyError(
+            f"truncated FITS file: HDU {len(offsets) - 1} ends at byte {position}, file has {len(raw)}"
+        )
+    if position < len(raw):
+        raise VerifyError(
+            f"truncated or damaged FITS file: {len(raw) - position} bytes after the last complete HDU"
+        )
+    nextend = _card_value(raw[: offsets[0]["data_start"]], "NEXTEND") if offsets else None
+    if nextend is not None and nextend.isdigit() and int(nextend) != len(offsets) - 1:
+        raise VerifyError(f"truncated FITS file: NEXTEND = {nextend} but {len(offsets) - 1} extensions found")
+
+
+def check_checksums(raw: bytes, offsets: list[dict]) -> int:
+    """Verify the CHECKSUM and DATASUM cards of every HDU that has them; return how many HDUs had one."""
+    view = memoryview(raw)
+    checked = 0
+    for i, off in enumerate(offsets):
+        start, data_start, end = off["header_start"], off["data_start"], off["data_end"]
+        header = raw[start:data_start]
+        checksum = _card_value(header, "CHECKSUM")
+        datasum = _card_value(header, "DATASUM")
+        if checksum is None and datasum is None:
+            continue
+        if checksum is not None and ones_complement_sum(view[start:end]) != NEGATIVE_ZERO:
+            raise VerifyError(f"HDU {i} fails its FITS CHECKSUM (the file is corrupted)")
+        if datasum is not None:
+            try:
+                expected = int(datasum)
+            except ValueError:
+                raise VerifyError(f"HDU {i} has an unreadable DATASUM {datasum!r}") from None
+            if ones_complement_sum(view[data_start:end]) != expected:
+                raise VerifyError(f"HDU {i} fails its FITS DATASUM (the data are corrupted)")
+        checked += 1
+    return checked
+
+
+def open_as_lightcurve(path: str | os.PathLike, raw: bytes) -> list[dict]:
+    """Open the file with fitsio as a light curve (HDU 1 a non-empty binary table with the columns
+    ``read_lightcurve`` needs) and return every HDU's byte offsets.
+
+    Reading the columns themselves would add nothing once the bytes are known intact, and cost more than
+    the rest of the verification together.
+    """
+    if not raw:
+        raise VerifyError("empty file (0 bytes)")
+    if not raw.startswith(b"SIMPLE  =") or raw[29:30] != b"T":
+        raise VerifyError("not a FITS file (no SIMPLE = T card at the start)")
+    if len(raw) % BLOCK:
+        raise VerifyError(
+            f"truncated FITS file ({len(raw)} bytes is not a whole number of {BLOCK}-byte blocks)"
+        )
+    try:
+        with fitsio.FITS(str(path)) as fits:
+            offsets = [hdu.get_offsets() for hdu in fits]
+            if len(offsets) < 2:
+                raise VerifyError("no light-curve table (HDU 1 is missing)")
+            table = fits[1]
+            if table.get_exttype() != "BINARY_TBL":
+                raise VerifyError(f"HDU 1 is {table.get_exttype()}, not a binary light-curve table")
+            missing = [c for c in REQUIRED if c not in table.get_colnames()]
+            if missing:
+                raise VerifyError(f"HDU 1 has no column {', '.join(missing)}")
+            if table.get_nrows() == 0:
+                raise VerifyError("light-curve table is empty (0 rows)")
+    except VerifyError:
+        raise
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise VerifyError(f"truncated or damaged FITS file ({' '.join(str(exc).split())[:200]})") from None
+    return offsets
+
+
+def verify_lightcurve_file(path: str | os.PathLike, expected_size: int | None = None) -> Verified:
+    """Raise ``VerifyError`` unless ``path`` is a complete light curve with intact checksums."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise VerifyError(f"cannot read file: {exc.strerror}") from None
+    if expected_size is not None and len(raw) != expected_size:
+        raise VerifyError(f"size {len(raw)} bytes, server announced {expected_size}")
+    offsets = open_as_lightcurve(path, raw)
+    check_structure(raw, offsets)
+    hdus = check_checksums(raw, offsets)
+    return Verified(size=len(raw), sha256=hashlib.sha256(raw).hexdigest(), hdus_checksummed=hdus)
