@@ -24,7 +24,9 @@ MIX = {"rotation": 0.2, "pulsator": 0.1, "eclipsing_binary": 0.1, "planet": 0.15
 def sector(tmp_path_factory):
     """40 full-length (2-minute) light curves of sector 3 with every class present."""
     out = tmp_path_factory.mktemp("sector3")
-    return write_sector(out, n_stars=40, sector=3, seed=7, class_fractions=MIX, max_workers=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # in this process (1 worker): astropy must not warn about any card
+        return write_sector(out, n_stars=40, sector=3, seed=7, class_fractions=MIX, max_workers=1)
 
 
 def p2p_ppm(flux) -> float:
@@ -96,6 +98,53 @@ def test_structure_equals_real_files(sector, tess_dir):
     primary, table = sim["headers"]
     assert primary["SIMDATA"] is True and table["BJDREFI"] == 2457000
     assert table["TIMEDEL"] == pytest.approx(2 / 1440)
+
+
+def _card(path, hdu, key) -> str:
+    with fits.open(path) as hdul:
+        return str(hdul[hdu].header.cards[key])
+
+
+def test_cards_like_spoc_checksums_valid_for_cfitsio_and_dated_by_the_file(sector, tess_dir):
+    import fitsio
+
+    path = sector.out_dir / sector.truth["filename"][1]
+    real = tess_dir / next(iter(REAL_LIGHTCURVES))
+    # an unknown proper motion is an undefined value laid out as SPOC does, structural cards carry its comments
+    for hdu, key in [
+        (0, "PMRA"),
+        (0, "PMDEC"),
+        (0, "PMTOTAL"),
+        (0, "SIMPLE"),
+        (1, "XTENSION"),
+        (1, "NAXIS1"),
+    ]:
+        assert _card(path, hdu, key) == _card(real, hdu, key)
+    for hdu, key in [(1, "TTYPE8"), (1, "TFORM8"), (1, "TDISP8"), (2, "NAXIS2")]:
+        assert _card(path, hdu, key) == _card(real, hdu, key)
+    with fitsio.FITS(str(path)) as f:  # cfitsio's own verification, independent of astropy's
+        for hdu in f:
+            hdu.verify_checksum()
+    with fits.open(path) as hdul:
+        created = hdul[0].header["DATE"]
+        for hdu in hdul:  # the date the file claims, not the wall clock: same bytes on any day
+            assert hdu.header.comments["CHECKSUM"].startswith(f"HDU checksum updated {created}T")
+            assert hdu.header.comments["DATASUM"].startswith(f"data unit checksum updated {created}T")
+
+
+def test_simulate_star_returns_the_written_file(sector):
+    from clara_benchmark.synthetic.sector import plan_stars, simulate_star
+
+    star = plan_stars(40, 3, 7, MIX)[4]
+    hdul, truth = simulate_star(sector.timeline, star, 7)
+    path = sector.out_dir / sector.truth.set_index("tic_id").loc[star["tic_id"], "filename"]
+    assert truth["tic_id"] == star["tic_id"] and truth["class"] == star["class"]
+    with fits.open(path) as disk:
+        assert [h.name for h in hdul] == [h.name for h in disk]
+        for mine, theirs in zip(hdul, disk):
+            assert str(mine.header) == str(theirs.header)  # same cards, same CHECKSUM and DATASUM
+        assert hdul[1].data.tobytes() == disk[1].data.tobytes()  # NaNs included
+        np.testing.assert_array_equal(hdul[2].data, disk[2].data)
 
 
 def test_clara_reader_and_fitsio_read_them(sector):
@@ -213,3 +262,17 @@ def test_class_counts_are_exact_and_validated():
         class_counts(10, {"planets": 0.1})
     with pytest.raises(ValueError, match="add up"):
         class_counts(10, {"planet": 0.9, "rotation": 0.5})
+
+
+def test_reused_hdus_keep_no_card_text_of_the_previous_star():
+    """Workers reuse one HDU list per process: a star's cards must not depend on the star written before it
+    (astropy keeps a card's text when an update compares equal, as 0.0 and -0.0 do)."""
+    from clara_benchmark.synthetic.sector import _fill, _simulate, plan_stars, plan_timeline
+
+    timeline = plan_timeline(2, 5, n_cadences=200)
+    star = plan_stars(1, 2, 5)[0]
+    columns, values, _ = _simulate(timeline, star, 5)
+    _fill(timeline, star, columns, {**values, "mh": 0.0})
+    hdul = _fill(timeline, star, columns, {**values, "mh": -0.0})
+    assert str(hdul[0].header.cards["MH"]).startswith("MH      =                 -0.0 /")
+    assert [c.keyword for c in hdul[0].header.cards].count("MH") == 1
