@@ -280,6 +280,7 @@ def run(config: DemoConfig, ctx) -> int:
     labels_path = root / "reference" / "labels.csv"
     atomic_write_text(labels_path, labels.to_csv(index=False))
     ref_dir = root / "reference"
+    ref_name = f"sector{config.sector}_demo"
     stages.step(
         f"reference set from {len(labels)} labelled stars",
         lambda: stages.command(
@@ -288,7 +289,7 @@ def run(config: DemoConfig, ctx) -> int:
                 "labels_path": str(labels_path),
                 "fits_dir": str(fits_dir),
                 "output_dir": str(ref_dir),
-                "name": f"sector{config.sector}_demo",
+                "name": ref_name,
                 "features_path": str(features_dir),
                 "max_workers": workers,
             },
@@ -311,8 +312,8 @@ def run(config: DemoConfig, ctx) -> int:
                 "min_similarity_threshold": 0.3,
                 "gt_wrss_threshold": 0.0,
                 "save_label_groups": "all",
-                "simbad_labelled_pca_model_path": str(_newest(ref_dir, "pca_model_*.skops")),
-                "simbad_labelled_pca_features_path": str(_newest(ref_dir, "reduced_features_*.csv")),
+                "simbad_labelled_pca_model_path": str(ref_dir / f"pca_model_{ref_name}.skops"),
+                "simbad_labelled_pca_features_path": str(ref_dir / f"reduced_features_{ref_name}.csv"),
                 "features_path": str(features_dir),
                 "max_workers": workers,
             },
