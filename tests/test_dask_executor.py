@@ -205,3 +205,38 @@ def test_get_executor_selection():
     for cls in (ScoreConfig, SimConfig):  # the keys get_executor reads exist on the commands' configs
         fields = cls.__dataclass_fields__
         assert {"executor", "scheduler_address", "max_workers"} <= set(fields)
+
+
+def test_train_on_dask_gives_the_local_forest(address, tmp_path):
+    """train's feature extraction behind the Dask executor: the same model as with local processes."""
+    import json
+
+    from clara_benchmark import cli
+    from clara_benchmark.modelio import load_model
+    from clara_benchmark.synthetic.sector import write_sector
+
+    fits = tmp_path / "s1"
+    write_sector(fits, n_stars=12, sector=1, seed=5, n_cadences=300, max_workers=1)
+    variants = {
+        "A": {"n_curves": 8, "length_days": 6, "cadence_minutes": 30, "noise_ppm": 200, "n_estimators": 4}
+    }
+    models = {}
+    for executor in ("local", "dask"):
+        cfg = tmp_path / f"{executor}.json"
+        keys = {
+            "input_dirs": [str(fits)],
+            "output_dir": str(tmp_path / executor),
+            "variants": variants,
+            "max_workers": 2,
+            "executor": executor,
+        }
+        if executor == "dask":
+            keys["scheduler_address"] = address
+        cfg.write_text(json.dumps(keys))
+        assert cli.main(["train", "--config", str(cfg), "--log_dir", str(tmp_path / "logs"), "--quiet"]) == 0
+        models[executor], _ = load_model(next((tmp_path / executor).glob("urf_A_*.skops")))
+    X = np.random.default_rng(0).normal(size=(20, 4000))
+    np.testing.assert_array_equal(models["dask"].predict_proba(X), models["local"].predict_proba(X))
+    assert [t.tree_.node_count for t in models["dask"].estimators_] == [
+        t.tree_.node_count for t in models["local"].estimators_
+    ]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clara_benchmark.config import ClaraError, key
+from clara_benchmark.config import EXECUTOR_KEYS_HELP, ClaraError, key
 from clara_benchmark.utils.io import atomic_write_bytes, atomic_write_text
 
 GRID_AXES = ("depth_ppm", "period_days", "duration_hours")
@@ -89,8 +89,9 @@ class EvaluateConfig:
     )
     max_workers: int = key("Number of worker processes", "int", 4, minimum=1)
     batch_size: int = key("Hosts per task sent to a worker", "int", 2, minimum=1)
-    executor: str = key(
-        'Where work runs: "local" (processes on this machine)', "str", "local", choices=("local",)
+    executor: str = key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
+    scheduler_address: str | None = key(
+        'Dask scheduler address (executor "dask"); none = a local cluster', "str", None
     )
 
     def check(self) -> str | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clara_benchmark.config import ClaraError, ConfigError, build_config, key
+from clara_benchmark.config import EXECUTOR_KEYS_HELP, ClaraError, ConfigError, build_config, key
 from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES, FeatureError, clara4000
 from clara_benchmark.synthetic.transits import SyntheticSetSpec, generate_transit_set
 from clara_benchmark.utils.io import atomic_open, atomic_write_text
@@ -57,7 +57,6 @@ CLARA_VARIANTS = {
         "bootstrap": True,
     },
 }
-EXECUTOR_HELP = 'Where work runs: "local" (processes on this machine)'
 
 
 @dataclass
@@ -171,7 +170,10 @@ class TrainConfig:
     )
     max_workers: int = key("Number of worker processes (features) and forest jobs", "int", 4, minimum=1)
     batch_size: int = key("Light curves per task sent to a worker", "int", 32, minimum=1)
-    executor: str = key(EXECUTOR_HELP, "str", "local", choices=("local",))
+    executor: str = key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
+    scheduler_address: str | None = key(
+        'Dask scheduler address (executor "dask"); none = a local cluster', "str", None
+    )
 
     def check(self) -> str | None:
         try:
