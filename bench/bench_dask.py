@@ -1,7 +1,8 @@
 """Dask overhead: the same feature extraction through LocalExecutor(2) and a 2-worker Dask LocalCluster.
 
-    PYTHONPATH=. python bench/bench_dask.py [--files 160] [--real-files 24] [--batch-sizes 4,16,64]
-                                            [--repeats 3] [DIR]        (DIR defaults to ../shared/data/tess)
+    PYTHONPATH=. python bench/bench_dask.py [--files 160] [--real-files 400] [--batch-sizes 4,16,64]
+                                            [--real-batch-sizes 64,256] [--repeats 3] [DIR]
+                                            (DIR defaults to ../shared/data/tess)
 
 Workload: ``extract.iter_feature_batches`` (read FITS + clara-4000 features) over N links to the real light
 curves (symlinks: same bytes, served from the page cache like copies would be). Two feature paths:
@@ -9,7 +10,7 @@ curves (symlinks: same bytes, served from the page cache like copies would be). 
 - ``stand-in``: ``features.lomb_scargle_power`` swapped (in every worker, by the executor's initializer) for
   an FFT amplitude spectrum costing ~1 ms: a task as cheap as the fast score path or cheaper, so this is the
   worst case for per-task overhead;
-- ``astropy``: the ``lomb_scargle_power`` on this branch (astropy, ~0.5-1 s per light curve).
+- ``clara-4000``: the real features (fast exact Lomb–Scargle, ~6 ms per light curve), what ``score`` runs.
 
 For each batch size, alternating runs (best of ``repeats``) of LocalExecutor(2) (a fresh process pool per run,
 as a command uses) and DaskExecutor on an already running 2-worker LocalCluster; then one pair with
@@ -180,10 +181,10 @@ def main() -> None:
     ap.add_argument("dir", nargs="?", default=Path(__file__).resolve().parents[2] / "shared/data/tess")
     ap.add_argument("--files", type=int, default=160, help="light curves for the stand-in workload")
     ap.add_argument(
-        "--real-files", type=int, default=24, help="light curves for the astropy workload (0: skip)"
+        "--real-files", type=int, default=400, help="light curves for the real-feature workload (0: skip)"
     )
     ap.add_argument("--batch-sizes", default="4,16,64")
-    ap.add_argument("--real-batch-sizes", default="4")
+    ap.add_argument("--real-batch-sizes", default="64,256")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
@@ -203,7 +204,7 @@ def main() -> None:
             if args.real_files:
                 sizes = [int(b) for b in args.real_batch_sizes.split(",")]
                 real = paths[: args.real_files]
-                compare("astropy", real, sizes, use_branch_code, 1, cluster.scheduler_address)
+                compare("clara-4000", real, sizes, use_branch_code, args.repeats, cluster.scheduler_address)
         finally:
             cluster.close()
 
