@@ -359,6 +359,8 @@ def run(config: DemoConfig, ctx) -> int:
                 "sim_dir": str(sim_dir),
                 "fits_dirs": [str(fits_dir)],
                 "evaluate_path": str(eval_csvs[-1]) if eval_csvs else None,
+                "truth_csv": str(root / "truth.csv"),
+                "reference_labels_csv": str(labels_path),
                 "run_log_dir": str(ctx.log_dir),
                 "output_dir": str(report_dir),
                 "top_n": config.top_n,

@@ -67,5 +67,16 @@ def test_demo_end_to_end_small(tmp_path, capsys):
     top = wrss.sort_values("score_weighted_root_sumnorm", ascending=False).head(15)
     planets = set(truth.loc[truth["class"] == "planet", "filename"])
     assert summary["planets_in_top_n"] == len(planets & set(top["filename"]))
-    assert (out / "report" / "index.html").is_file()
+    page = (out / "report" / "index.html").read_text()
+    # the report knows the truth: the card agrees with the demo's own count, and every candidate is either
+    # labelled by sim or marked as a member of the reference set (sim ran on the others only)
+    card = re.search(r'card-value">(\d+)</div><div class="card-label">planets in top (\d+)<', page)
+    assert card and (int(card.group(1)), int(card.group(2))) == (
+        summary["planets_in_top_n"],
+        summary["top_n"],
+    )
+    assert 'id="truth-classes"' in page and 'id="truth-planets"' in page
+    candidates = page.split('<section id="candidates">')[1].split("</section>")[0]
+    assert candidates.count("<tr id=") == summary["top_n"]
+    assert "not in the similarity output" not in candidates
     assert "report at" in err and "injected planets" in err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +41,68 @@ def run_dir(tmp_path_factory, tess_dir, published_dir) -> dict:
     return report_helpers.build_run(root, tess_dir, published_dir)
 
 
+#: the classes the truth CSV of the tests gives the real light curves (any labels will do: they are real
+#: stars, the point is that the report joins and counts them right)
+REAL_CLASSES = ("quiet", "rotation", "quiet")
+DAMAGED = "tess2018206045859-s0001-0000000000000042-0120-s_lc.fits"
+
+
+def truth_frame(fits_dir: Path) -> pd.DataFrame:
+    """The truth of the test run: the injected copies are planets (with what was injected), the real
+    light curves have made-up classes, the damaged download is a planet that was never scored, and one
+    star of the truth has no file at all."""
+    rows = []
+    real = sorted(p.name for p in fits_dir.glob("*.fits") if not p.name.startswith("injected_"))
+    real.remove(DAMAGED)
+    for name, cls in zip(real, REAL_CLASSES):
+        rows.append({"filename": name, "class": cls})
+    for i, (name, period) in enumerate(zip(real, report_helpers.INJECTED_PERIODS)):
+        rows.append(
+            {
+                "filename": f"injected_p{period}d_{name}",
+                "class": "planet",
+                "period_days": period,
+                "depth_ppm": 10000,
+                "snr": 50.0 + i,
+                "tic_id": 900000000 + i,
+            }
+        )
+    rows.append({"filename": DAMAGED, "class": "planet", "period_days": 1.0, "depth_ppm": 500, "snr": 3})
+    rows.append({"filename": "never_downloaded_lc.fits", "class": "eclipsing_binary", "period_days": 2.0})
+    return pd.DataFrame(rows)
+
+
 @pytest.fixture(scope="module")
-def report_dir(run_dir) -> Path:
+def truth_csv(run_dir) -> Path:
+    path = run_dir["scores"].parent / "truth.csv"
+    frame = truth_frame(run_dir["fits"])
+    frame.sample(frac=1, random_state=3).to_csv(path, index=False)  # row order must not matter
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference_csv(run_dir) -> Path:
+    """One injected copy and one real light curve form the 'reference set'."""
+    names = sorted(p.name for p in run_dir["fits"].glob("*.fits"))
+    injected = next(n for n in names if n.startswith("injected_"))
+    real = next(n for n in names if not n.startswith("injected_") and n != DAMAGED)
+    path = run_dir["scores"].parent / "reference_labels.csv"
+    pd.DataFrame({"filename": [injected, real], "label": ["Pl", "*"]}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def report_dir(run_dir, truth_csv, reference_csv) -> Path:
     """The report of the computed run, made by the real CLI in a subprocess."""
     from conftest import run_cli
 
     out = run_dir["scores"].parent / "report"
     proc = run_cli(
         "report",
+        "--truth_csv",
+        truth_csv,
+        "--reference_labels_csv",
+        reference_csv,
         "--log_dir",
         run_dir["logs"],
         "--score_dir",
@@ -331,6 +386,223 @@ def test_cli_report_folder_is_self_contained(report_dir, run_dir):
     assert "empty file (0 bytes)" in page
 
 
+# --------------------------------------------------------------------------------------------- truth
+
+
+class _Tables(HTMLParser):
+    """Every ``table.data`` of a page: its header texts and, per row, each cell's (data-v, text)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: dict[str, dict] = {}
+        self._table = self._cell = self._row = None
+        self._in_head = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if self._cell is not None:
+            self._cell[1] += " "  # <span>TIC 1</span><span>a.fits</span> reads "TIC 1 a.fits"
+        if tag == "table" and "data" in (a.get("class") or ""):
+            self._table = {"head": [], "rows": []}
+            self.tables[a.get("id") or f"table{len(self.tables)}"] = self._table
+        elif self._table is None:
+            return
+        elif tag == "thead":
+            self._in_head = True
+        elif tag == "tbody":
+            self._in_head = False
+        elif tag == "tr" and not self._in_head:
+            self._row = []
+            self._table["rows"].append(self._row)
+        elif tag in ("th", "td"):
+            self._cell = [a.get("data-v"), ""]
+
+    def handle_endtag(self, tag):
+        if self._cell is not None and tag not in ("th", "td"):
+            self._cell[1] += " "
+        if tag == "table":
+            self._table = None
+        elif tag in ("th", "td") and self._cell is not None and self._table is not None:
+            if self._in_head:
+                self._table["head"].append(self._cell[1].strip())
+            else:
+                self._row.append((self._cell[0], " ".join(self._cell[1].split())))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[1] += data
+
+
+def tables_of(page: str) -> dict[str, list[dict]]:
+    """{table id: [{header text: (data-v, shown text)}]}; header texts lose their sort arrows (CSS)."""
+    parser = _Tables()
+    parser.feed(page)
+    return {tid: [dict(zip(t["head"], row)) for row in t["rows"]] for tid, t in parser.tables.items()}
+
+
+def _newest_csv(directory: Path, pattern: str) -> pd.DataFrame:
+    return pd.read_csv(sorted(directory.glob(pattern))[-1])
+
+
+def test_truth_columns_and_per_class_counts(run_dir, truth_csv, reference_csv, tmp_path):
+    top_n = 3
+    result = build_report(
+        _config(
+            score_dir=run_dir["scores"],
+            sim_dir=run_dir["sim"],
+            output_dir=tmp_path / "rep",
+            truth_csv=truth_csv,
+            reference_labels_csv=reference_csv,
+            top_n=top_n,
+        )
+    )
+    page = result.index.read_text()
+    tables = tables_of(page)
+    truth = pd.read_csv(truth_csv)
+    cls_of = dict(zip(truth["filename"], truth["class"]))
+
+    # (1) the candidates table: one true class per row, from the truth CSV, with what was injected
+    wrss = pd.read_csv(run_dir["wrss"])
+    top = wrss.sort_values("score_weighted_root_sumnorm", ascending=False).head(top_n)
+    rows = tables["candidates"]
+    assert [r["star"][1].split()[-1] for r in rows] == top["filename"].tolist()
+    assert [r["true class"][0] for r in rows] == [cls_of[f] for f in top["filename"]]
+    for r, name in zip(rows, top["filename"]):
+        if cls_of[name] == "planet":
+            period = truth.set_index("filename").loc[name, "period_days"]
+            assert f"P {period:.3f} d" in r["true class"][1] and "10,000 ppm" in r["true class"][1]
+
+    # (2) per true class, counted here from the CSVs themselves
+    scores = {m: _newest_csv(run_dir["scores"], f"anomaly_scores_{m}_*.csv") for m in ("p3", "p5", "p9")}
+    sim = _newest_csv(run_dir["sim"], "cosine_similarity_scores_*.csv")
+    reference = pd.read_csv(reference_csv)
+    scored = set(scores["p3"]["filename"])
+    table = {r["true class"][0]: r for r in tables["truth-classes"]}
+    assert list(table) == ["planet", "quiet", "eclipsing_binary", "rotation"]  # planets, then by size
+    for cls, files in truth.groupby("class")["filename"]:
+        files = set(files)
+        row = {k: int(float(v[0])) for k, v in table[cls].items() if k != "true class"}
+        expected = {
+            "in truth": len(files),
+            "scored": len(files & scored),
+            "WRSS candidates": int(wrss["filename"].isin(files).sum()),
+            f"top {top_n}": int(top["filename"].isin(files).sum()),
+            "in sim output": int(sim["filename"].isin(files).sum()),
+            "in reference set": len(files & scored & set(reference["filename"])),
+        }
+        for m, frame in scores.items():
+            expected[f"{m.upper()} > 0"] = int(
+                (frame["filename"].isin(files) & (frame.anomaly_score > 0)).sum()
+            )
+        for group in sim["label_group"].unique():
+            expected[group] = int((sim["filename"].isin(files) & (sim["label_group"] == group)).sum())
+        assert row == expected, cls
+
+    # the injected planets: every planet of the truth, ranked ones first, the unscored one says why
+    planets = tables["truth-planets"]
+    n_planets = int((truth["class"] == "planet").sum())
+    assert len(planets) == n_planets == 4
+    ranked_names = wrss.sort_values("score_weighted_root_sumnorm", ascending=False)["filename"].tolist()
+    ranks = [None if r["rank"][0] in ("", None) else int(float(r["rank"][0])) for r in planets]
+    expected_ranks = sorted(
+        ranked_names.index(f) + 1
+        for f in truth.loc[truth["class"] == "planet", "filename"]
+        if f in ranked_names
+    )
+    assert [r for r in ranks if r is not None] == expected_ranks
+    assert ranks[len(expected_ranks) :] == [None] * (n_planets - len(expected_ranks))
+    last = planets[-1]
+    assert DAMAGED in last["star"][1] and "not scored: empty file (0 bytes)" in last["label"][1]
+
+    # (3) the summary card
+    in_top = int(top["filename"].isin(truth.loc[truth["class"] == "planet", "filename"]).sum())
+    card = re.search(r'card-value">(\d+)</div><div class="card-label">planets in top (\d+)<', page)
+    assert card and (int(card.group(1)), int(card.group(2))) == (in_top, top_n)
+    assert "not in the truth CSV" not in page  # every scored light curve is in the truth
+    assert "2 star(s) of the truth CSV have no score" in page  # the damaged download and the missing file
+
+
+def test_truth_joined_by_tic_id_and_reference_members(run_dir, truth_csv, tmp_path):
+    """A truth with tic_id and no filename gives the same classes; a candidate missing from the sim output
+    but in the reference set says so."""
+    truth = pd.read_csv(truth_csv)
+    p3 = _newest_csv(run_dir["scores"], "anomaly_scores_p3_*.csv")
+    tic_of = dict(zip(p3["filename"], p3["tic"]))
+    scored = truth[truth["filename"].isin(tic_of)].copy()
+    scored["tic_id"] = scored["filename"].map(tic_of)
+    by_tic = write(tmp_path / "truth_tic.csv", scored[["tic_id", "class", "depth_ppm"]].to_csv(index=False))
+    sim = _newest_csv(run_dir["sim"], "cosine_similarity_scores_*.csv")
+    dropped = sim["filename"].iloc[0]
+    sim_dir = tmp_path / "sim"
+    sim_dir.mkdir()
+    sim.iloc[1:].to_csv(sim_dir / "cosine_similarity_scores_20300101_000000.csv", index=False)
+    ref = write(tmp_path / "labels.csv", f"tic_id,label\n{tic_of[dropped]},EB*\n")
+    result = build_report(
+        _config(
+            score_dir=run_dir["scores"],
+            sim_dir=sim_dir,
+            output_dir=tmp_path / "rep",
+            truth_csv=by_tic,
+            reference_labels_csv=ref,
+        )
+    )
+    rows = tables_of(result.index.read_text())["candidates"]
+    cls_of = dict(zip(scored["filename"], scored["class"]))
+    assert rows and all(r["true class"][0] == cls_of[r["star"][1].split()[-1]] for r in rows)
+    labels = {r["star"][1].split()[-1]: r["label"][1] for r in rows}
+    assert labels[dropped] == "in the reference set (EB*)"
+    assert all("reference" not in text for name, text in labels.items() if name != dropped)
+
+
+def test_truth_that_matches_nothing_is_a_note(run_dir, tmp_path):
+    truth = write(tmp_path / "other_sector.csv", "filename,class\nsomeone_else_lc.fits,planet\n")
+    result = build_report(_config(score_dir=run_dir["scores"], output_dir=tmp_path / "rep", truth_csv=truth))
+    page = result.index.read_text()
+    assert any(str(truth) in t and "matches none of the 6 scored" in t for _, t in result.notes)
+    tables = tables_of(page)
+    assert "true class" not in tables["candidates"][0] and "truth-classes" not in tables
+    assert 'id="truth"' in page and "planets in top" not in page
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty file"),
+        ("filename,label\na.fits,Pl\n", "not a truth CSV: need a class column and a filename or tic_id"),
+        ("filename,class\n", "has a header but no stars"),
+        ("filename,class\na.fits,planet\nb.fits,\n", "line 3: empty class"),
+        ("tic_id,class\n12,planet\n1.5,quiet\n", "line 3: tic_id must be a positive whole number"),
+        ("filename,class\nd/a.fits,planet\na.fits,quiet\n", "filename a.fits appears on lines 2, 3"),
+        ("tic_id,class\n7,planet\n7,quiet\n", "tic_id 7 has conflicting classes ['planet', 'quiet']"),
+        ("filename,class,depth_ppm\na.fits,planet,deep\n", "line 2: column depth_ppm must be a finite"),
+        ('filename,class\n"a.fits,planet\n', "not a readable CSV"),
+    ],
+)
+def test_malformed_truth_csv_names_the_file(tmp_path, text, message):
+    path = write(tmp_path / "truth.csv", text)
+    with pytest.raises(I.ReportInputError) as err:
+        I.read_truth(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+
+
+def test_cli_malformed_truth_is_one_line_exit_1(tmp_path, cli, run_dir):
+    bad = write(tmp_path / "truth.csv", "filename,class\na.fits,planet\nb.fits,\n")
+    args = ["report", "--score_dir", run_dir["scores"], "--output_dir", tmp_path / "r"]
+    proc = cli(*args, "--truth_csv", bad, "--log_dir", tmp_path / "logs")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{bad}: line 3: empty class" in proc.stderr
+    assert not (tmp_path / "r" / "index.html").exists()
+    proc = cli(*args, "--truth_csv", tmp_path / "absent.csv", "--log_dir", tmp_path / "logs")
+    assert proc.returncode == 2 and 'key "truth_csv"' in proc.stderr and "does not exist" in proc.stderr
+
+
+def test_a_fractional_tic_is_an_input_error_not_a_crash(tmp_path):
+    path = write(tmp_path / "a.csv", "tic,filename,anomaly_score\n1.5,a.fits,0.1\n")
+    with pytest.raises(I.ReportInputError, match=r"line 2: column tic must be a whole number, got '1.5'"):
+        I.read_table(I.Found(path, "20240101_000000"), I.SCORE_COLUMNS, "P3")
+
+
 # --------------------------------------------------------------------------------------------- browser
 
 
@@ -362,7 +634,7 @@ def _column(page, table: str, index: int) -> list[str]:
     )
 
 
-def test_report_in_a_real_browser(chromium, report_dir, run_dir):
+def test_report_in_a_real_browser(chromium, report_dir, run_dir, truth_csv):
     from playwright.sync_api import sync_playwright
 
     wrss = pd.read_csv(run_dir["wrss"])
@@ -417,6 +689,20 @@ def test_report_in_a_real_browser(chromium, report_dir, run_dir):
             page.click("#candidates thead th:nth-child(1)")
             page.click("#candidates thead th:nth-child(1)")
             assert [int(float(v)) for v in _column(page, "candidates", 0)] == list(range(1, 6))
+
+            # the true class column sorts like the others and holds the truth of each row
+            truth = pd.read_csv(truth_csv).set_index("filename")["class"]
+            true_col = headers.index("true class")
+            page.click(f"#candidates thead th:nth-child({true_col + 1})")
+            rows = page.eval_on_selector_all(
+                "#candidates tbody tr", "rows => rows.map(r => r.querySelector('.fname').textContent)"
+            )
+            classes = _column(page, "candidates", true_col)
+            assert classes == sorted(classes) and classes == [truth[f] for f in rows]
+            assert page.eval_on_selector_all("#truth-classes tbody tr", "r => r.length") == truth.nunique()
+            assert page.eval_on_selector_all("#truth-planets tbody tr", "r => r.length") == int(
+                (truth == "planet").sum()
+            )
 
             # the similarity section groups the labelled candidates
             sim = pd.read_csv(sorted(run_dir["sim"].glob("*.csv"))[-1])

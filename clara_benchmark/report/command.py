@@ -45,6 +45,20 @@ class ReportConfig:
     fits_dirs: list[Path] = key(
         "Directories holding the candidates' FITS files, for their thumbnails", "list[path]", []
     )
+    truth_csv: Path | None = key(
+        "CSV of the stars' true classes (columns filename or tic_id, and class; depth_ppm, period_days, "
+        "snr, ... shown when present), e.g. a simulated sector's truth CSV; none = no recovery section",
+        "path",
+        None,
+        exists="file",
+    )
+    reference_labels_csv: Path | None = key(
+        "The reference set's labels CSV (filename or tic_id, label), so that candidates in it say so; "
+        "none = not marked",
+        "path",
+        None,
+        exists="file",
+    )
     run_log_dir: Path | None = key(
         "Log directory of the run to summarise (its main.log); none = this command's --log_dir", "path", None
     )
@@ -132,6 +146,9 @@ class _Inputs:
     runs: list
     notes: list[tuple[str, str]]
     main_log: Path | None
+    truth: object | None = None  # inputs.Truth
+    reference: object | None = None  # DataFrame: filename or tic_id, label
+    reference_path: Path | None = None
 
 
 def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _Inputs:
@@ -216,6 +233,11 @@ def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _In
         else:
             recall = I.read_recall_grid(path)
 
+    truth = I.read_truth(Path(config.truth_csv)) if config.truth_csv is not None else None
+    reference = None
+    if config.reference_labels_csv is not None:
+        reference = I.read_reference_labels(Path(config.reference_labels_csv))
+
     runs, main_log = [], None
     log_dir = config.run_log_dir or default_log_dir
     if log_dir is None:
@@ -235,9 +257,23 @@ def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _In
             + ([f"sim={sim.source.path}"] if sim else [])
             + ([f"recall={recall.source}"] if recall else [])
             + ([f"main.log={main_log}"] if main_log else [])
+            + ([f"truth={truth.path} (joined on {truth.key})"] if truth else [])
+            + ([f"reference labels={config.reference_labels_csv}"] if reference is not None else [])
         )
     )
-    return _Inputs(scores, wrss, failures, sim, recall, runs, notes, main_log)
+    return _Inputs(
+        scores,
+        wrss,
+        failures,
+        sim,
+        recall,
+        runs,
+        notes,
+        main_log,
+        truth,
+        reference,
+        Path(config.reference_labels_csv) if reference is not None else None,
+    )
 
 
 def _rank_source(config: ReportConfig, inp: _Inputs) -> str:
@@ -293,7 +329,162 @@ def _candidates(source: str, inp: _Inputs):
         for col in ("label_group", "matched_label", "similarity_score"):
             frame[col] = frame["filename"].map(sim[col])
     frame = frame.drop_duplicates("filename", keep="first").reset_index(drop=True)
+    if inp.reference is not None:
+        frame["reference_label"] = _reference_label(inp.reference, frame["filename"], frame["tic"])
     frame.insert(0, "rank", range(1, len(frame) + 1))
+    return frame
+
+
+def _reference_label(reference, filenames, tics):
+    """The reference-set label of each light curve (missing when it is not in the reference set)."""
+    import pandas as pd
+
+    if "filename" in reference.columns:
+        by = reference.drop_duplicates("filename").set_index("filename")["label"]
+        return filenames.map(by)
+    by = reference.drop_duplicates("tic_id").set_index("tic_id")["label"]
+    return pd.Series(tics, dtype="Int64").map(by)
+
+
+# --------------------------------------------------------------------------------------------- truth
+
+
+@dataclass
+class TruthView:
+    """The scored light curves joined to their true classes, and what the pipeline made of each class."""
+
+    truth: object  # inputs.Truth
+    stars: object  # DataFrame: every scored light curve with a true class (+ scores, rank, labels)
+    per_class: object  # DataFrame: one row per true class, counts (see _truth_view)
+    planets: object  # DataFrame: every planet of the truth, with its light curve's columns when scored
+    top_by_class: dict  # true class (or "not in the truth") -> candidates of the top N
+    n_scored: int  # scored light curves (any model or WRSS)
+    unmatched_scored: int  # scored light curves not in the truth
+    models: list
+    top_n: int  # candidates actually listed (top_n or fewer)
+    has_wrss: bool
+    has_sim: bool
+    has_reference: bool
+
+    @property
+    def matched(self) -> bool:
+        return len(self.stars) > 0
+
+
+def _class_order(counts) -> list[str]:
+    """Planets first, then the other classes by how many stars they have (then by name)."""
+    from clara_benchmark.report.inputs import is_planet
+
+    return sorted(counts.index, key=lambda c: (not is_planet(c), -int(counts[c]), str(c)))
+
+
+def _truth_view(inp: _Inputs, ranked, top) -> TruthView:
+    """Join every scored light curve to the truth (by file name or TIC id) and count, per true class, how
+    many scored above 0 in each model, were ranked, made the top N, and got which similarity label."""
+    import pandas as pd
+
+    from clara_benchmark.report.inputs import is_planet
+
+    truth = inp.truth
+    parts = [t.frame[["filename", "tic"]] for t in inp.scores.values()]
+    if inp.wrss is not None:
+        parts.append(inp.wrss.frame[["filename", "tic_p3"]].rename(columns={"tic_p3": "tic"}))
+    stars = pd.concat(parts, ignore_index=True).drop_duplicates("filename", keep="first")
+    stars = stars.reset_index(drop=True)
+    for model, table in inp.scores.items():
+        by = table.frame.drop_duplicates("filename", keep="last").set_index("filename")["anomaly_score"]
+        stars[model] = stars["filename"].map(by)
+    if inp.wrss is not None:
+        by = inp.wrss.frame.drop_duplicates("filename", keep="last").set_index("filename")
+        stars["wrss_norm"] = stars["filename"].map(by["score_weighted_root_sumnorm"])
+    stars["rank"] = stars["filename"].map(ranked.set_index("filename")["rank"])
+    stars["in_top"] = stars["filename"].isin(top["filename"])
+    if inp.sim is not None:
+        sim = inp.sim.frame.drop_duplicates("filename", keep="last").set_index("filename")
+        for col in ("label_group", "matched_label", "similarity_score"):
+            stars[col] = stars["filename"].map(sim[col])
+    if inp.reference is not None:
+        stars["reference_label"] = _reference_label(inp.reference, stars["filename"], stars["tic"])
+    n_scored = len(stars)
+    stars["class"] = truth.lookup(stars["filename"], stars["tic"])["class"]
+    matched = stars[stars["class"].notna()].reset_index(drop=True)
+
+    tframe = truth.frame
+    if truth.key == "filename":
+        scored_key = tframe["filename"].isin(stars["filename"])
+    else:
+        scored_key = tframe["tic_id"].isin(stars["tic"].dropna())
+    in_truth = tframe["class"].value_counts()
+    rows = []
+    for cls in _class_order(in_truth):
+        part = matched[matched["class"] == cls]
+        row = {
+            "class": cls,
+            "in_truth": int(in_truth[cls]),
+            "not_scored": int((~scored_key & (tframe["class"] == cls)).sum()),
+            "scored": len(part),
+        }
+        for model in inp.scores:
+            row[f"{model}_pos"] = int((part[model] > 0).sum())
+        row["ranked"] = int(part["rank"].notna().sum())
+        row["top"] = int(part["in_top"].sum())
+        if inp.sim is not None:
+            row["in_sim"] = int(part["label_group"].notna().sum())
+            for group, n in part["label_group"].value_counts().items():
+                row[f"sim_{group}"] = int(n)
+        if inp.reference is not None:
+            row["in_reference"] = int(part["reference_label"].notna().sum())
+        rows.append(row)
+    per_class = pd.DataFrame(rows)
+
+    reasons = {}
+    for _, table in inp.failures:
+        reasons.update(zip(table.frame["filename"], table.frame["reason"]))
+    planet_rows = tframe[tframe["class"].map(is_planet)]
+    on = dict(left_on="filename", right_on="filename") if truth.key == "filename" else {}
+    if truth.key == "tic_id":
+        on = dict(left_on="tic_id", right_on="tic")
+    planets = planet_rows.merge(matched.drop(columns=["class"]).assign(scored=True), how="left", **on)
+    planets["scored"] = planets["scored"].astype("boolean").fillna(False).astype(bool)
+    planets["in_top"] = planets["in_top"].astype("boolean").fillna(False).astype(bool)
+    if truth.key == "filename":
+        planets["failure"] = planets["filename"].map(reasons)
+    else:
+        planets["failure"] = None
+    order, ascending = ["rank"], [True]  # ranked first (best first), then the easiest to detect
+    if "snr" in planets.columns:
+        order.append("snr")
+        ascending.append(False)
+    order.append(truth.key)
+    ascending.append(True)
+    planets = planets.sort_values(order, ascending=ascending, na_position="last").reset_index(drop=True)
+
+    top_classes = truth.lookup(top["filename"], top["tic"])["class"].fillna("not in the truth")
+    top_by_class = top_classes.value_counts()
+    top_by_class = {c: int(top_by_class[c]) for c in _class_order(top_by_class)}
+    return TruthView(
+        truth=truth,
+        stars=matched,
+        per_class=per_class,
+        planets=planets,
+        top_by_class=top_by_class,
+        n_scored=n_scored,
+        unmatched_scored=n_scored - len(matched),
+        models=list(inp.scores),
+        top_n=len(top),
+        has_wrss=inp.wrss is not None,
+        has_sim=inp.sim is not None,
+        has_reference=inp.reference is not None,
+    )
+
+
+def _with_truth(frame, truth):
+    """``frame`` (with filename and tic) plus ``true_class`` and ``true_<extra>`` columns."""
+    found = truth.lookup(frame["filename"], frame["tic"])
+    frame = frame.copy()
+    frame["true_class"] = found["class"]
+    for col in truth.extras:
+        frame[f"true_{col}"] = found[col]
     return frame
 
 
@@ -374,6 +565,20 @@ def build_report(config: ReportConfig, ctx=None, default_log_dir: Path | None = 
     source = _rank_source(config, inp)
     ranked = _candidates(source, inp)
     top = ranked.head(config.top_n)
+    truth_view = None
+    if inp.truth is not None:
+        truth_view = _truth_view(inp, ranked, top)
+        if truth_view.matched:
+            ranked = _with_truth(ranked, inp.truth)
+            top = ranked.head(config.top_n)
+        else:
+            notes.append(
+                (
+                    "warn",
+                    f"truth_csv {inp.truth.path} matches none of the {truth_view.n_scored:,} scored light "
+                    f"curves (joined on {inp.truth.key}): no true classes shown",
+                )
+            )
     log.log(f"ranked {len(ranked)} candidates by {source}; drawing {len(top)}")
     thumbs = _thumbnails(config, top, out_dir, written, ctx, notes)
 
@@ -433,6 +638,7 @@ def build_report(config: ReportConfig, ctx=None, default_log_dir: Path | None = 
         histograms=histograms,
         heatmaps=heatmaps,
         notes_list=notes,
+        truth=truth_view,
     )
     subtitle = f"Generated {now} by clara {__version__} from {_rel(Path(config.score_dir))}"
     footer = (

@@ -154,6 +154,19 @@ def chip(group: str, text: str | None = None) -> str:
     return f'<span class="chip {cls}">{esc(text if text is not None else group)}</span>'
 
 
+def truth_chip(cls: str, text: str | None = None, wrap: bool = False) -> str:
+    """A true class: outlined, so it is not mistaken for a similarity label group. ``wrap`` lets a long
+    name break after its underscores (eclipsing_ binary) in a narrow column."""
+    from clara_benchmark.report.inputs import is_planet
+
+    lowered = str(cls).lower()
+    kind = "t-planet" if is_planet(cls) else ("t-binary" if "binary" in lowered else "t-other")
+    shown = esc(text if text is not None else cls)
+    if wrap:
+        shown = shown.replace("_", "_<wbr>")
+    return f'<span class="chip truth {kind}{" wrap" if wrap else ""}">{shown}</span>'
+
+
 def badge(ok: bool | None, text: str) -> str:
     cls = "ok" if ok else ("bad" if ok is False else "unknown")
     return f'<span class="badge {cls}">{esc(text)}</span>'
@@ -239,8 +252,11 @@ table.data tbody tr:hover { background: var(--accent-soft); }
 table.data tbody tr:target { outline: 2px solid var(--accent); outline-offset: -2px; }
 td.num, th.num { text-align: right; }
 td.file { max-width: 210px; min-width: 150px; }
+#candidates th, #candidates td { padding-left: 5px; padding-right: 5px; }
+#candidates td.file { min-width: 140px; }
 .fname { display: block; font-size: 11.5px; color: var(--muted); word-break: break-all; }
 .tic { font-weight: 600; }
+.fname.nowrap { white-space: nowrap; word-break: normal; }
 td.thumb, th.thumb { width: 42%; padding: 4px 8px; }
 td.thumb img { display: block; width: 100%; min-width: 380px; max-width: 620px; height: auto;
   border-radius: 6px; border: 1px solid var(--line); background: #fff; }
@@ -260,6 +276,12 @@ figcaption { font-size: 12px; color: var(--muted); margin-top: 4px; }
 .g-stellar { background: #fef3c7; color: #92400e; }
 .g-outlier { background: #fee2e2; color: #991b1b; }
 .g-unclassified { background: #f3f4f6; color: #374151; }
+.chip.truth { background: #fff; border: 1.5px solid #94a3b8; color: #334155; padding: 0 8px; }
+.chip.truth.wrap { white-space: normal; border-radius: 10px; }
+.chip.t-planet { border-color: #16a34a; color: #166534; }
+.chip.t-binary { border-color: #4f46e5; color: #3730a3; }
+.pct { display: block; color: var(--muted); font-size: 11px; line-height: 1.2; }
+.zero { color: #c0c6d0; }
 .chips { display: flex; flex-wrap: wrap; gap: 8px; margin: 8px 0; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 6px; font-size: 12px; font-weight: 600; }
 .badge.ok { background: #dcfce7; color: #166534; }

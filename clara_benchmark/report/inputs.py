@@ -89,9 +89,8 @@ def _line_of(index: int) -> int:
     return int(index) + 2  # 1-based, after the header line
 
 
-def read_table(found: Found, columns: dict[str, str], what: str) -> Table:
-    """Read a CSV and check it has ``columns`` ({name: "str" | "num" | "int"}); raise naming the file."""
-    path = found.path
+def _read_text_csv(path: Path, what: str) -> pd.DataFrame:
+    """Every cell as text (nothing guessed); unreadable files raise naming the file."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
@@ -104,6 +103,13 @@ def read_table(found: Found, columns: dict[str, str], what: str) -> Table:
     except OSError as exc:
         raise ReportInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def read_table(found: Found, columns: dict[str, str], what: str) -> Table:
+    """Read a CSV and check it has ``columns`` ({name: "str" | "num" | "int"}); raise naming the file."""
+    path = found.path
+    frame = _read_text_csv(path, what)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         found_cols = ", ".join(frame.columns[:12]) or "none"
@@ -131,6 +137,13 @@ def read_table(found: Found, columns: dict[str, str], what: str) -> Table:
             if not finite.all():
                 i = int(np.flatnonzero(~finite)[0])
                 raise ReportInputError(f"{path}: line {_line_of(i)}: column {name} is not finite")
+        if kind == "int":
+            whole = (values == values.round()).to_numpy() | absent
+            if not whole.all():
+                i = int(np.flatnonzero(~whole)[0])
+                raise ReportInputError(
+                    f"{path}: line {_line_of(i)}: column {name} must be a whole number, got {raw.iloc[i]!r}"
+                )
         frame[name] = values
         if kind == "num":
             keep &= ~absent
@@ -152,6 +165,129 @@ def check_range(table: Table, column: str, low: float = 0.0, high: float = 1.0) 
             f"{table.source.path}: column {column} must lie in [{low:g}, {high:g}], got {values[i]!r} "
             f"(row {i + 1})"
         )
+
+
+# --------------------------------------------------------------------------------------------- truth
+
+#: optional truth columns shown next to the class (as a simulated sector's truth CSV names them)
+TRUTH_NUMBERS = ("period_days", "depth_ppm", "duration_hours", "snr")
+PLANET_CLASSES = {"planet", "planets", "pl", "exoplanet", "transiting_planet"}
+
+
+def is_planet(cls) -> bool:
+    return isinstance(cls, str) and cls.strip().lower() in PLANET_CLASSES
+
+
+@dataclass
+class Truth:
+    """The known class of each star, joined to the scored light curves by file name or else by TIC id."""
+
+    path: Path
+    key: str  # "filename" or "tic_id"
+    frame: pd.DataFrame  # one row per star: the key, class, and any of subtype / TRUTH_NUMBERS present
+    extras: list[str]  # the optional columns present, in display order
+
+    def lookup(self, filenames: pd.Series, tics: pd.Series) -> pd.DataFrame:
+        """The truth row of each light curve (all-missing when the star is not in the truth), aligned."""
+        by_key = self.frame.set_index(self.key)[["class", *self.extras]]
+        keys = filenames if self.key == "filename" else pd.Series(tics, dtype="Int64")
+        found = by_key.reindex(keys.to_numpy())
+        found.index = filenames.index
+        return found
+
+
+def read_truth(path: Path) -> Truth:
+    """Read a CSV of true classes: ``class`` and ``filename`` (or ``tic_id``); errors name the file.
+
+    File names are compared without their folder. With ``tic_id`` only, a star may appear once per sector,
+    but never with two different classes.
+    """
+    path = Path(path)
+    raw = _read_text_csv(path, "truth")
+    by_lower = {c.lower(): c for c in raw.columns}
+    cls_col = by_lower.get("class")
+    name_col = by_lower.get("filename")
+    tic_col = by_lower.get("tic_id") or by_lower.get("tic")
+    if cls_col is None or (name_col is None and tic_col is None):
+        found_cols = ", ".join(raw.columns[:12]) or "none"
+        raise ReportInputError(
+            f"{path}: not a truth CSV: need a class column and a filename or tic_id column (found: {found_cols})"
+        )
+    if raw.empty:
+        raise ReportInputError(f"{path}: truth CSV has a header but no stars")
+    key = "filename" if name_col is not None else "tic_id"
+    key_col = name_col if key == "filename" else tic_col
+    frame = pd.DataFrame(
+        {key: raw[key_col].astype(str).str.strip(), "class": raw[cls_col].astype(str).str.strip()}
+    )
+    for col in (key, "class"):
+        empty = np.flatnonzero((frame[col] == "").to_numpy())
+        if len(empty):
+            raise ReportInputError(
+                f"{path}: line {_line_of(empty[0])}: empty {col} ({len(empty)} such line(s))"
+            )
+    if key == "filename":
+        frame["filename"] = frame["filename"].map(lambda f: Path(f.replace("\\", "/")).name)
+    else:
+        ids = pd.to_numeric(frame["tic_id"], errors="coerce")
+        bad = np.flatnonzero((ids.isna() | (ids != ids.round()) | (ids <= 0)).to_numpy())
+        if len(bad):
+            i = int(bad[0])
+            raise ReportInputError(
+                f"{path}: line {_line_of(i)}: tic_id must be a positive whole number, got "
+                f"{frame['tic_id'].iloc[i]!r}"
+            )
+        frame["tic_id"] = ids.astype("Int64")
+    extras = []
+    if "subtype" in by_lower:
+        frame["subtype"] = raw[by_lower["subtype"]].astype(str).str.strip()
+        frame.loc[frame["subtype"].str.lower().isin(MISSING_WORDS), "subtype"] = None
+        extras.append("subtype")
+    for name in TRUTH_NUMBERS:
+        if name not in by_lower:
+            continue
+        text = raw[by_lower[name]].astype(str).str.strip()
+        absent = text.str.lower().isin(MISSING_WORDS).to_numpy()
+        values = pd.to_numeric(text.where(~absent), errors="coerce")
+        bad = (values.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype=float))) & ~absent
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ReportInputError(
+                f"{path}: line {_line_of(i)}: column {name} must be a finite number, got {text.iloc[i]!r}"
+            )
+        frame[name] = values.astype(float)
+        extras.append(name)
+    dup = frame[key].duplicated(keep=False)
+    if dup.any():
+        if key == "filename":
+            first = frame.loc[dup, key].iloc[0]
+            lines = [_line_of(i) for i in np.flatnonzero((frame[key] == first).to_numpy())]
+            raise ReportInputError(
+                f"{path}: filename {first} appears on lines {', '.join(map(str, lines[:5]))} "
+                f"(one line per light curve)"
+            )
+        classes = frame.groupby(key)["class"].nunique()
+        conflicts = classes[classes > 1]
+        if len(conflicts):
+            first = conflicts.index[0]
+            seen = sorted(frame.loc[frame[key] == first, "class"].unique())
+            raise ReportInputError(
+                f"{path}: tic_id {first} has conflicting classes {seen} ({len(conflicts)} such star(s))"
+            )
+        frame = frame.drop_duplicates(key, keep="first")
+    return Truth(path, key, frame.reset_index(drop=True), extras)
+
+
+def read_reference_labels(path: Path) -> pd.DataFrame:
+    """The reference set's labels CSV (``filename,label`` or ``tic_id,label``), read as ``reference`` reads
+    it; a malformed file is a report input error naming it."""
+    from clara_benchmark.config import ConfigError
+    from clara_benchmark.cosine_similarity.reference import read_labels
+
+    try:
+        return read_labels(Path(path))
+    except ConfigError as exc:
+        raise ReportInputError(str(exc)) from None
 
 
 # ------------------------------------------------------------------------------------ injection–recovery

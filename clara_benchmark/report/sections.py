@@ -21,8 +21,9 @@ from clara_benchmark.report.html import (
     notes,
     section,
     table,
+    truth_chip,
 )
-from clara_benchmark.report.inputs import LABEL_GROUPS
+from clara_benchmark.report.inputs import LABEL_GROUPS, is_planet
 
 RANK_LABELS = {
     "wrss": "WRSS (score_weighted_root_sumnorm: 0.8·√P3 + 0.2·√P9, min-max scaled)",
@@ -40,6 +41,7 @@ GROUP_MEANING = {
 MAX_RUNS = 30
 MAX_FAILURE_ROWS = 500
 MAX_CONFIG_BYTES = 64 << 10
+MAX_PLANET_ROWS = 200
 
 
 def _tic_html(tic, filename: str) -> str:
@@ -54,6 +56,41 @@ def _period_html(days) -> str:
     return esc(f"{days * 24:.2f} h") if days < 1 else esc(f"{days:.3f} d")
 
 
+def _truth_html(record: dict, prefix: str = "true_") -> str:
+    """A true class with what was injected (subtype, period, depth) when the truth says; the planets
+    table of the recovery section has the rest."""
+    cls = record.get(f"{prefix}class" if prefix else "class")
+    if is_missing(cls):
+        return '<span class="fname">not in the truth CSV</span>'
+    return truth_chip(str(cls), wrap=True) + _injected_html(record, prefix)
+
+
+def _injected_html(record: dict, prefix: str = "") -> str:
+    def get(name):
+        value = record.get(f"{prefix}{name}")
+        return None if is_missing(value) else value
+
+    parts = []
+    if get("subtype"):
+        parts.append(str(get("subtype")))
+    if get("period_days") is not None:
+        parts.append("P " + _period_html(get("period_days")))
+    if get("depth_ppm") is not None:
+        parts.append(f"{float(get('depth_ppm')):,.0f} ppm")
+    return "".join(f'<span class="fname nowrap">{esc(p)}</span>' for p in parts)
+
+
+def _label_html(record: dict, unlabelled: str = "not in the similarity output") -> str:
+    """The similarity label, or why there is none (in the reference set, not labelled)."""
+    group = record.get("label_group")
+    if not is_missing(group):
+        return f"{chip(str(group))}<span class='fname'>{esc(record.get('matched_label'))}</span>"
+    ref = record.get("reference_label")
+    if not is_missing(ref):
+        return f"<span class='fname'>in the reference set ({esc(ref)})</span>"
+    return f'<span class="fname">{esc(unlabelled)}</span>'
+
+
 def _producing_run(runs, stamp_when, command: str):
     for run in reversed(runs):
         if run.command == command and run.covers(stamp_when):
@@ -64,7 +101,7 @@ def _producing_run(runs, stamp_when, command: str):
 # --------------------------------------------------------------------------------------------- summary
 
 
-def summary_section(inputs, ranked, notes_list) -> str:
+def summary_section(inputs, ranked, notes_list, truth=None) -> str:
     items = []
     n_fail = sum(len(t.frame) for _, t in inputs.failures)
     n_scored = max((len(t.frame) for t in inputs.scores.values()), default=0)
@@ -101,6 +138,13 @@ def summary_section(inputs, ranked, notes_list) -> str:
             subs.append(f"{(n_scored + n_fail) / first[1]:.1f} light curves/s")
         subs += [f"then {c} {fmt_seconds(s)}" for c, s in rest]
         items.append((f"{first[0]} run time", fmt_seconds(first[1]), " · ".join(subs)))
+    if truth is not None and truth.matched:
+        planets = truth.per_class[truth.per_class["class"].map(is_planet)]
+        if len(planets):
+            k, n = int(planets["top"].sum()), int(planets["in_truth"].sum())
+            ranks = truth.planets["rank"].dropna()
+            best = f" · best #{int(ranks.min())}" if len(ranks) else ""
+            items.append((f"planets in top {truth.top_n:,}", f"{k:,}", f"of {n:,} in the truth{best}"))
     body = cards(items)
     body += notes(notes_list)
     if not inputs.failures:
@@ -121,6 +165,22 @@ def summary_section(inputs, ranked, notes_list) -> str:
                 "file__html": f"<code>{esc(t.source.path)}</code>",
                 "when": t.source.when.strftime("%Y-%m-%d %H:%M:%S"),
                 "rows": len(t.frame),
+            }
+        )
+    for kind, path, n in (
+        ("truth", inputs.truth.path if inputs.truth is not None else None, 0),
+        ("reference labels", inputs.reference_path, 0),
+    ):
+        if path is None:
+            continue
+        n = len(inputs.truth.frame) if kind == "truth" else len(inputs.reference)
+        rows.append(
+            {
+                "kind": kind,
+                "file": str(path),
+                "file__html": f"<code>{esc(path)}</code>",
+                "when": "",
+                "rows": n,
             }
         )
     if inputs.recall is not None:
@@ -177,6 +237,10 @@ def candidates_section(rank_source, ranked, top, thumbs, inputs) -> str:
         Col("best_period", "best period", title="strongest Lomb–Scargle peak (days)", css="num"),
         Col("best_power", "LS peak", fmt=lambda v: fmt_num(v, 3), title="its power", css="num"),
     ]
+    if "true_class" in has:
+        cols.append(
+            Col("true_class", "true class", "text", title="from the truth CSV, with what was injected")
+        )
     if inputs.sim is not None:
         cols += [
             Col("label_group", "label", "text", title="label group and best-matching reference label"),
@@ -194,14 +258,10 @@ def candidates_section(rank_source, ranked, top, thumbs, inputs) -> str:
         row["best_period"] = t.get("best_period")
         row["best_period__html"] = _period_html(t.get("best_period"))
         row["best_power"] = t.get("best_power")
+        if "true_class" in has:
+            row["true_class__html"] = _truth_html(r)
         if inputs.sim is not None:
-            group = r.get("label_group")
-            if is_missing(group):
-                row["label_group__html"] = '<span class="fname">not in the similarity output</span>'
-            else:
-                row["label_group__html"] = (
-                    f"{chip(str(group))}<span class='fname'>{esc(r.get('matched_label'))}</span>"
-                )
+            row["label_group__html"] = _label_html(r)
         if t.get("relpath"):
             alt = f"light curve, folded curve and periodogram of {r['filename']}"
             row["thumb"] = (
@@ -223,6 +283,133 @@ def candidates_section(rank_source, ranked, top, thumbs, inputs) -> str:
         "Lomb–Scargle periodogram (purple: binned), and that periodogram (27 d to 4 h)."
     )
     return section("candidates", "Top candidates", table(cols, rows, table_id="candidates"), lead)
+
+
+# --------------------------------------------------------------------------------------------- truth
+
+
+def _count_html(k: int, of: int) -> str:
+    if not k:
+        return '<span class="zero">0</span>'
+    pct = f'<span class="pct">{100.0 * k / of:.0f}%</span>' if of else ""
+    return f"{k:,}{pct}"
+
+
+def recovery_section(truth, rank_source: str) -> str:
+    t = truth.truth
+    source = "filename" if t.key == "filename" else "TIC id"
+    lead = (
+        f"The stars' true classes from {Path(t.path).name} (joined to the scored light curves by {source}) "
+        f"against what the pipeline made of them. Percentages are of the scored light curves of each class."
+    )
+    if not truth.matched:
+        text = (
+            f"{t.path} matches none of the {truth.n_scored:,} scored light curves (joined on {t.key}): "
+            "is it the truth of another sector or run?"
+        )
+        return section("truth", "Recovery against the truth", notes([("warn", text)]), lead)
+    extra = []
+    if truth.unmatched_scored:
+        extra.append(
+            ("info", f"{truth.unmatched_scored:,} scored light curve(s) are not in the truth CSV (left out)")
+        )
+    not_scored = int(truth.per_class["not_scored"].sum())
+    if not_scored:
+        extra.append(("info", f"{not_scored:,} star(s) of the truth CSV have no score (failed or not run)"))
+    body = notes(extra)
+
+    chips = "".join(truth_chip(c, f"{c}: {n:,}") for c, n in truth.top_by_class.items())
+    body += (
+        f'<h3>The top {truth.top_n:,} candidates by true class</h3><div class="chips">{chips or "none"}</div>'
+    )
+
+    pc = truth.per_class
+    ranked_label = "WRSS candidates" if rank_source == "wrss" else f"ranked ({rank_source.upper()} > 0)"
+    cols = [
+        Col("class", "true class", "text"),
+        Col("in_truth", "in truth", fmt=fmt_int, css="num", title="stars of this class in the truth CSV"),
+        Col("scored", "scored", fmt=fmt_int, css="num", title="light curves with an anomaly score"),
+    ]
+    for model in truth.models:
+        cols.append(
+            Col(f"{model}_pos", f"{model.upper()} > 0", css="num", title=f"{model.upper()} score > 0")
+        )
+    cols.append(Col("ranked", ranked_label, css="num", title=RANK_LABELS[rank_source] + " above 0"))
+    cols.append(Col("top", f"top {truth.top_n:,}", css="num", title="listed in Top candidates"))
+    groups = []
+    if truth.has_sim:
+        cols.append(Col("in_sim", "in sim output", css="num", title="labelled by similarity"))
+        present = [c[4:] for c in pc.columns if c.startswith("sim_")]
+        groups = [g for g in LABEL_GROUPS if g in present] + [g for g in present if g not in LABEL_GROUPS]
+        for g in groups:
+            cols.append(Col(f"sim_{g}", g, css="num", title=f"sim label group {g}"))
+    if truth.has_reference:
+        cols.append(Col("in_reference", "in reference set", css="num", title="part of the reference set"))
+    rows = []
+    for r in pc.to_dict("records"):
+        row = dict(r)
+        row["class__html"] = truth_chip(r["class"])
+        for c in cols[3:]:
+            value = 0 if is_missing(r.get(c.key)) else int(r[c.key])
+            row[c.key] = value
+            row[f"{c.key}__html"] = _count_html(value, r["scored"])
+        rows.append(row)
+    body += "<h3>Per true class</h3>" + table(cols, rows, table_id="truth-classes")
+
+    planets = truth.planets
+    if len(planets):
+        shown = planets.head(MAX_PLANET_ROWS)
+        extras = [c for c in ("depth_ppm", "period_days", "duration_hours", "snr") if c in planets.columns]
+        pcols = [Col("tic", "star", "num", css="file")]
+        labels = {
+            "depth_ppm": ("depth (ppm)", lambda v: "–" if is_missing(v) else f"{round(float(v)):,}"),
+            "period_days": ("period", None),
+            "duration_hours": ("duration (h)", lambda v: fmt_num(v, 2)),
+            "snr": ("SNR", lambda v: fmt_num(v, 1)),
+        }
+        for c in extras:
+            label, fmt = labels[c]
+            pcols.append(Col(c, label, fmt=fmt, css="num", title=f"injected {c}"))
+        pcols.append(Col("rank", "rank", fmt=fmt_int, css="num", title="rank by " + rank_source))
+        score_cols = (["wrss_norm"] if truth.has_wrss else []) + truth.models
+        for c in score_cols:
+            title = "score_weighted_root_sumnorm" if c == "wrss_norm" else f"{c.upper()} anomaly score"
+            pcols.append(
+                Col(c, "WRSS norm" if c == "wrss_norm" else c.upper(), fmt=fmt_num, css="num", title=title)
+            )
+        pcols.append(Col("label_group", "label", "text", title="similarity label, or why there is none"))
+        prow = []
+        for r in shown.to_dict("records"):
+            row = dict(r)
+            tic = r.get("tic") if not is_missing(r.get("tic")) else r.get("tic_id")
+            row["tic"] = None if is_missing(tic) else tic
+            name = r.get("filename")
+            row["tic__html"] = _tic_html(tic, "" if is_missing(name) else name)
+            if "period_days" in r:
+                row["period_days__html"] = _period_html(r["period_days"])
+            rank = r.get("rank")
+            if not is_missing(rank) and bool(r.get("in_top")):
+                row["rank__html"] = f'<a href="#cand-{int(rank)}">#{int(rank)}</a>'
+            if not bool(r.get("scored")):
+                why = r.get("failure")
+                text = f"not scored: {why}" if not is_missing(why) else "not scored"
+                row["label_group__html"] = f'<span class="fname">{esc(text)}</span>'
+            elif truth.has_sim or truth.has_reference:
+                ranked = not is_missing(rank)
+                unranked = f"not ranked ({'P3 or P9' if rank_source == 'wrss' else rank_source.upper()} = 0)"
+                why = "not in the similarity output" if ranked else unranked
+                row["label_group__html"] = _label_html(r, why)
+            else:
+                row["label_group__html"] = '<span class="fname">no similarity run</span>'
+            prow.append(row)
+        in_top = int(planets["in_top"].sum())
+        caption = f"showing {len(shown):,} of {len(planets):,}" if len(planets) > len(shown) else ""
+        body += (
+            f'<h3>Injected planets <span class="lead">{in_top:,} of {len(planets):,} in the top '
+            f"{truth.top_n:,}; ranked first, then by SNR</span></h3>"
+        )
+        body += table(pcols, prow, table_id="truth-planets", caption=caption)
+    return section("truth", "Recovery against the truth", body, lead)
 
 
 # --------------------------------------------------------------------------------------------- sim
@@ -420,14 +607,16 @@ def runs_section(inputs) -> str:
 
 
 def render_all(
-    config, inputs, rank_source, ranked, top, thumbs, histograms, heatmaps, notes_list
+    config, inputs, rank_source, ranked, top, thumbs, histograms, heatmaps, notes_list, truth=None
 ) -> tuple[str, list]:
     """All sections in page order, and the navigation links to them; absent inputs leave sections out."""
-    parts = [("summary", "Summary", summary_section(inputs, ranked, notes_list))]
+    parts = [("summary", "Summary", summary_section(inputs, ranked, notes_list, truth))]
     parts.append(("distributions", "Score distributions", distributions_section(histograms)))
     parts.append(
         ("candidates", "Top candidates", candidates_section(rank_source, ranked, top, thumbs, inputs))
     )
+    if truth is not None:
+        parts.append(("truth", "Recovery", recovery_section(truth, rank_source)))
     if inputs.sim is not None:
         parts.append(("similarity", "Similarity", similarity_section(inputs, top, config.max_rows_per_group)))
     if heatmaps:
