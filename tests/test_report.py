@@ -304,7 +304,7 @@ def test_report_without_optional_inputs_has_notes_not_errors(run_dir, tmp_path):
     # ranked by P9 (no WRSS): only scores above 0, best first
     frame = pd.read_csv(p9)
     expected = frame[frame.anomaly_score > 0].sort_values("anomaly_score", ascending=False).filename
-    shown = re.findall(r'<span class="fname">([^<]+)</span>', page.split('id="candidates"')[2])
+    shown = re.findall(r'<span class="fname">([^<]+)</span>', page.split('id="candidates-table"')[1])
     assert shown == expected.tolist()
 
 
@@ -465,7 +465,7 @@ def test_truth_columns_and_per_class_counts(run_dir, truth_csv, reference_csv, t
     # (1) the candidates table: one true class per row, from the truth CSV, with what was injected
     wrss = pd.read_csv(run_dir["wrss"])
     top = wrss.sort_values("score_weighted_root_sumnorm", ascending=False).head(top_n)
-    rows = tables["candidates"]
+    rows = tables["candidates-table"]
     assert [r["star"][1].split()[-1] for r in rows] == top["filename"].tolist()
     assert [r["true class"][0] for r in rows] == [cls_of[f] for f in top["filename"]]
     for r, name in zip(rows, top["filename"]):
@@ -547,7 +547,7 @@ def test_truth_joined_by_tic_id_and_reference_members(run_dir, truth_csv, tmp_pa
             reference_labels_csv=ref,
         )
     )
-    rows = tables_of(result.index.read_text())["candidates"]
+    rows = tables_of(result.index.read_text())["candidates-table"]
     cls_of = dict(zip(scored["filename"], scored["class"]))
     assert rows and all(r["true class"][0] == cls_of[r["star"][1].split()[-1]] for r in rows)
     labels = {r["star"][1].split()[-1]: r["label"][1] for r in rows}
@@ -561,7 +561,7 @@ def test_truth_that_matches_nothing_is_a_note(run_dir, tmp_path):
     page = result.index.read_text()
     assert any(str(truth) in t and "matches none of the 6 scored" in t for _, t in result.notes)
     tables = tables_of(page)
-    assert "true class" not in tables["candidates"][0] and "truth-classes" not in tables
+    assert "true class" not in tables["candidates-table"][0] and "truth-classes" not in tables
     assert 'id="truth"' in page and "planets in top" not in page
 
 
@@ -660,44 +660,47 @@ def test_report_in_a_real_browser(chromium, report_dir, run_dir, truth_csv):
 
             # the candidates table: one row per WRSS candidate, best first
             rows = page.eval_on_selector_all(
-                "#candidates tbody tr", "rows => rows.map(r => r.querySelector('.fname').textContent)"
+                "#candidates-table tbody tr", "rows => rows.map(r => r.querySelector('.fname').textContent)"
             )
             assert rows == expected.filename.tolist()
-            headers = page.eval_on_selector_all("#candidates thead th", "hs => hs.map(h => h.textContent)")
+            headers = page.eval_on_selector_all(
+                "#candidates-table thead th", "hs => hs.map(h => h.textContent)"
+            )
             p9 = headers.index("P9")
 
             # sorting: first click on a number column sorts descending, the second ascending
-            page.click(f"#candidates thead th:nth-child({p9 + 1})")
-            shown = [float(v) for v in _column(page, "candidates", p9)]
+            page.click(f"#candidates-table thead th:nth-child({p9 + 1})")
+            shown = [float(v) for v in _column(page, "candidates-table", p9)]
             assert shown == sorted(wrss.anomaly_score_p9, reverse=True)
             assert (
-                page.get_attribute(f"#candidates thead th:nth-child({p9 + 1})", "aria-sort") == "descending"
+                page.get_attribute(f"#candidates-table thead th:nth-child({p9 + 1})", "aria-sort")
+                == "descending"
             )
-            page.click(f"#candidates thead th:nth-child({p9 + 1})")
-            shown = [float(v) for v in _column(page, "candidates", p9)]
+            page.click(f"#candidates-table thead th:nth-child({p9 + 1})")
+            shown = [float(v) for v in _column(page, "candidates-table", p9)]
             assert shown == sorted(wrss.anomaly_score_p9)
             by_p9 = wrss.sort_values("anomaly_score_p9").filename.tolist()
             rows = page.eval_on_selector_all(
-                "#candidates tbody tr", "rows => rows.map(r => r.querySelector('.fname').textContent)"
+                "#candidates-table tbody tr", "rows => rows.map(r => r.querySelector('.fname').textContent)"
             )
             assert rows == by_p9, "rows must move with their cells"
             # a text column sorts alphabetically; back to rank order by the # column
             label = headers.index("label")
-            page.click(f"#candidates thead th:nth-child({label + 1})")
-            labels = _column(page, "candidates", label)
+            page.click(f"#candidates-table thead th:nth-child({label + 1})")
+            labels = _column(page, "candidates-table", label)
             assert labels == sorted(labels)
-            page.click("#candidates thead th:nth-child(1)")
-            page.click("#candidates thead th:nth-child(1)")
-            assert [int(float(v)) for v in _column(page, "candidates", 0)] == list(range(1, 6))
+            page.click("#candidates-table thead th:nth-child(1)")
+            page.click("#candidates-table thead th:nth-child(1)")
+            assert [int(float(v)) for v in _column(page, "candidates-table", 0)] == list(range(1, 6))
 
             # the true class column sorts like the others and holds the truth of each row
             truth = pd.read_csv(truth_csv).set_index("filename")["class"]
             true_col = headers.index("true class")
-            page.click(f"#candidates thead th:nth-child({true_col + 1})")
+            page.click(f"#candidates-table thead th:nth-child({true_col + 1})")
             rows = page.eval_on_selector_all(
-                "#candidates tbody tr", "rows => rows.map(r => r.querySelector('.fname').textContent)"
+                "#candidates-table tbody tr", "rows => rows.map(r => r.querySelector('.fname').textContent)"
             )
-            classes = _column(page, "candidates", true_col)
+            classes = _column(page, "candidates-table", true_col)
             assert classes == sorted(classes) and classes == [truth[f] for f in rows]
             assert page.eval_on_selector_all("#truth-classes tbody tr", "r => r.length") == truth.nunique()
             assert page.eval_on_selector_all("#truth-planets tbody tr", "r => r.length") == int(

@@ -282,7 +282,7 @@ def candidates_section(rank_source, ranked, top, thumbs, inputs) -> str:
         "2-minute cadences, blue: binned), the curve folded at the strongest peak of the clara-4000 "
         "Lomb–Scargle periodogram (purple: binned), and that periodogram (27 d to 4 h)."
     )
-    return section("candidates", "Top candidates", table(cols, rows, table_id="candidates"), lead)
+    return section("candidates", "Top candidates", table(cols, rows, table_id="candidates-table"), lead)
 
 
 # --------------------------------------------------------------------------------------------- truth
