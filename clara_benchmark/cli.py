@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -139,8 +140,36 @@ def _parse_json(text: str):
         raise argparse.ArgumentTypeError(f"not valid JSON: {exc.msg}") from None
 
 
+def _nullable(parse, nullable: bool):
+    """``--key null`` sets a nullable key to null (e.g. to switch from gt_wrss_threshold to input_df_sql)."""
+    if not nullable:
+        return parse
+
+    def parse_or_null(text: str):
+        return None if text.strip().lower() in ("null", "none") else parse(text)
+
+    parse_or_null.__name__ = getattr(parse, "__name__", "value")
+    return parse_or_null
+
+
+def _number(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+            ) from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        return value
+
+    return parse
+
+
 def _add_key_option(group, f: dataclasses.Field) -> None:
     meta = f.metadata
+    nullable = meta["nullable"]
     # argparse %-formats help strings: a literal "%" in a key's help would break --help
     help_text = f"{meta['help']} (default: {describe_default(f)})".replace("%", "%%")
     kind = meta["kind"]
@@ -150,15 +179,17 @@ def _add_key_option(group, f: dataclasses.Field) -> None:
             f"--{f.name}", nargs="?", const=True, type=_parse_bool, metavar="true|false", **opts
         )
     elif kind == "int":
-        group.add_argument(f"--{f.name}", type=int, metavar="N", **opts)
+        group.add_argument(f"--{f.name}", type=_nullable(_number(int), nullable), metavar="N", **opts)
     elif kind == "float":
-        group.add_argument(f"--{f.name}", type=float, metavar="X", **opts)
+        group.add_argument(f"--{f.name}", type=_nullable(_number(float), nullable), metavar="X", **opts)
     elif kind in ("list[path]", "list[str]", "str|list[str]"):
         group.add_argument(f"--{f.name}", nargs="+", metavar="VALUE", **opts)
     elif kind == "dict":
         group.add_argument(f"--{f.name}", type=_parse_json, metavar="JSON", **opts)
     else:
-        group.add_argument(f"--{f.name}", metavar="PATH" if kind == "path" else "TEXT", **opts)
+        group.add_argument(
+            f"--{f.name}", type=_nullable(str, nullable), metavar="PATH" if kind == "path" else "TEXT", **opts
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,6 +294,10 @@ def run_command(cmd: Command, config, ctx: RunContext) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):  # a cp1252 console must not turn "→" in a help text into a crash
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -282,8 +317,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
-    if args.monitor_interval <= 0:
-        print(f"clara {cmd.name}: error: --monitor_interval must be positive", file=sys.stderr)
+    if not (math.isfinite(args.monitor_interval) and args.monitor_interval > 0):
+        print(
+            f"clara {cmd.name}: error: --monitor_interval must be a positive number of seconds",
+            file=sys.stderr,
+        )
         return 2
     log_dir = args.log_dir
     if log_dir is None:  # the demo keeps its logs inside its own folder; every other command uses ./logs
@@ -317,14 +355,21 @@ def execute(
     ``monitor_interval=None`` runs without a monitor of its own: the demo runs its stages this way, inside
     the one monitor of the demo run, so every stage keeps its own log exactly as when run by hand.
     """
-    log = RunLog(cmd.name, log_dir, _command_log(cmd, config, log_dir), quiet=quiet)
+    try:
+        log = RunLog(cmd.name, log_dir, _command_log(cmd, config, log_dir), quiet=quiet)
+    except OSError as exc:
+        print(
+            f"clara {cmd.name}: error: cannot write logs in {log_dir}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return 2
     ctx = RunContext(command=cmd.name, log=log, log_dir=Path(log_dir), quiet=quiet, meta_message=meta_message)
     log.main(_header(cmd, config_path, meta_message, argv))
-    monitor = SystemMonitor(log.system, _monitor_path(config), monitor_interval) if monitor_interval else None
+    monitor = None
     started = time.perf_counter()
     code = 1
     try:
-        if monitor:
+        if monitor_interval:
+            monitor = SystemMonitor(log.system, _monitor_path(config), monitor_interval)
             monitor.start()
         code = run_command(cmd, config, ctx)
     except ClaraError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,12 +79,12 @@ def _type_ok(kind: str, value: Any) -> bool:
         return isinstance(value, bool)
     if kind == "int":
         return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "float":  # JSON's NaN/Infinity are no number a key can mean
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if kind in ("str", "path"):
         return isinstance(value, str) and value != ""
     if kind in ("list[path]", "list[str]"):
-        return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+        return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
     if kind == "str|list[str]":
         return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
     if kind == "dict":
@@ -94,11 +95,11 @@ def _type_ok(kind: str, value: Any) -> bool:
 _KIND_WORDS = {
     "bool": "true or false",
     "int": "an integer",
-    "float": "a number",
+    "float": "a finite number",
     "str": "a non-empty string",
     "path": "a path (string)",
-    "list[path]": "a list of paths",
-    "list[str]": "a list of strings",
+    "list[path]": "a non-empty list of paths",
+    "list[str]": "a non-empty list of strings",
     "str|list[str]": "a string or a list of strings",
     "dict": "a JSON object",
 }
@@ -170,8 +171,16 @@ def build_config(cls, raw: dict, source: str, base_dir: Path | None = None):
 
 
 def _check_exists(source: str, name: str, text: str, what: str) -> None:
-    """``text`` is the path as the user wrote it, so the message shows it unchanged."""
+    """``text`` is the path as the user wrote it, so the message shows it unchanged.
+
+    ``what`` "outdir": an output directory, created later, must not be an existing file (found now,
+    not after hours of work).
+    """
     path = Path(text)
+    if what == "outdir":
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f'{source}: key "{name}": "{text}" is a file, not a directory')
+        return
     noun = "directory" if what == "dir" else "file"
     if not path.exists():
         raise ConfigError(f'{source}: key "{name}": {noun} "{text}" does not exist')
@@ -185,7 +194,7 @@ def read_json(path: Path) -> Any:
     """Read a JSON config; errors name the file and, for bad JSON, the line and column."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Windows editors may add a byte-order mark
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file does not exist") from None
     except IsADirectoryError:
@@ -228,9 +237,13 @@ class DownloadBlock:
         "Folder holding MAST's tesscurl_sector_<N>_lc.sh scripts (fetched when missing)",
         "path",
         "./data/catalogues/",
+        exists="outdir",
     )
     out_dir_tess: Path = key(
-        "Output directory; files go to <out_dir_tess>/<sector>/", "path", "./data/fits_files/"
+        "Output directory; files go to <out_dir_tess>/<sector>/",
+        "path",
+        "./data/fits_files/",
+        exists="outdir",
     )
     start_index: int = key("Index of the first script line to download", "int", 0, minimum=0)
     max_downloads: int = key(
@@ -255,6 +268,11 @@ class DownloadBlock:
         "Longest wait between retries, a server's Retry-After included", "float", 60.0, minimum=0.0
     )
 
+    def check(self) -> str | None:
+        if not self.base_url.lower().startswith(("http://", "https://")):
+            return f'key "base_url" must be an http(s) URL, got "{self.base_url}"'
+        return None
+
     def monitor_path(self) -> Path:
         return self.out_dir_tess
 
@@ -266,7 +284,9 @@ class ScoreConfig:
     input_dirs: list[Path] = key(
         "Directories of SPOC light-curve FITS files", "list[path]", required=True, exists="dir"
     )
-    output_dir: Path = key("Directory for the score CSVs (created when missing)", "path", required=True)
+    output_dir: Path = key(
+        "Directory for the score CSVs (created when missing)", "path", required=True, exists="outdir"
+    )
     max_workers: int = key("Number of worker processes", "int", 4, minimum=1)
     use_p3: bool = key("Score with the P3 model", "bool", False)
     use_p5: bool = key("Score with the P5 model", "bool", False)
@@ -325,7 +345,9 @@ class SimConfig:
     input_df_path: Path = key(
         "Candidate table: the WRSS CSV written by score", "path", required=True, exists="file"
     )
-    output_dir: Path = key("Directory for the similarity CSV (created when missing)", "path", required=True)
+    output_dir: Path = key(
+        "Directory for the similarity CSV (created when missing)", "path", required=True, exists="outdir"
+    )
     min_similarity_threshold: float = key(
         "Best matches below this cosine similarity are labelled outlier", "float", 0.3, minimum=-1.0
     )

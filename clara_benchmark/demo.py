@@ -12,6 +12,7 @@ injected planets made the top WRSS candidates and how they were labelled.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clara_benchmark.config import ClaraError, key
+from clara_benchmark.config import ClaraError, ConfigError, key
 from clara_benchmark.utils.io import atomic_write_text
 
 #: SIMBAD-like object types for the simulated classes, so that sim's label groups apply to them
@@ -38,7 +39,10 @@ class DemoConfig:
     """Config of ``demo`` (every key has a default: ``clara demo`` alone runs it)."""
 
     output_dir: Path = key(
-        "Folder that receives everything: data, models, results, logs, report", "path", "./clara-demo"
+        "Folder that receives everything: data, models, results, logs, report",
+        "path",
+        "./clara-demo",
+        exists="outdir",
     )
     n_stars: int = key("Stars in the simulated sector", "int", 1000, minimum=20)
     sector: int = key("Sector number of the simulated sector", "int", 1, minimum=1)
@@ -113,6 +117,39 @@ class _Stages:
             raise ClaraError(f"demo stage '{name}' failed with exit code {code}; see {self.ctx.log_dir}")
 
 
+#: what a demo run writes in its folder; a rerun replaces it all (logs are kept and appended to)
+DEMO_MARKER = ".clara-demo"
+DEMO_OUTPUTS = (
+    "mast_archive",
+    "data",
+    "models",
+    "results",
+    "reference",
+    "report",
+    "configs",
+    "truth.csv",
+    "demo_summary.json",
+)
+
+
+def _prepare_demo_folder(root: Path) -> None:
+    """Start from a clean demo folder: a rerun must not score last run's models or light curves, and a
+    folder the demo did not make is never emptied."""
+    if root.exists() and any(p.name != "logs" for p in root.iterdir()) and not (root / DEMO_MARKER).exists():
+        raise ConfigError(
+            f'key "output_dir": "{root}" is not empty and was not made by clara demo; '
+            "give a new or empty folder"
+        )
+    for name in DEMO_OUTPUTS:
+        path = root / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / DEMO_MARKER).write_text("made by clara demo; a rerun replaces its outputs\n")
+
+
 def _write_tesscurl(path: Path, names: list[str], server) -> None:
     lines = ["#!/bin/sh"] + [f"curl -C - -L -o {n} {server.mast_url(n)}" for n in names]
     atomic_write_text(path, "\n".join(lines) + "\n")
@@ -171,7 +208,7 @@ def run(config: DemoConfig, ctx) -> int:
     from clara_benchmark.tess_spoc_download.localserver import LocalServer
 
     root = Path(config.output_dir).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    _prepare_demo_folder(root)
     stages = _Stages(ctx, root)
     archive = root / "mast_archive" / f"sector_{config.sector}"
     fits_root = root / "data" / "fits_files"
@@ -221,23 +258,11 @@ def run(config: DemoConfig, ctx) -> int:
             ),
         )
 
+    from clara_benchmark.training.train import CLARA_VARIANTS
+
     models_dir = root / "models"
-    variants = {}
-    for name, length, noise, trees, feats, split, boot in (
-        ("P3", 23.75, 50, 83, "log2", 4, False),
-        ("P5", 25.25, 225, 166, "sqrt", 2, True),
-        ("P9", 24.5, 225, 166, "sqrt", 2, True),
-    ):
-        variants[name] = {
-            "n_curves": config.synthetic_curves,
-            "length_days": length,
-            "cadence_minutes": 2,
-            "noise_ppm": noise,
-            "n_estimators": trees,
-            "max_features": feats,
-            "min_samples_split": split,
-            "bootstrap": boot,
-        }
+    # CLARA's P3/P5/P9 table, with the demo's (smaller or equal) number of synthetic curves
+    variants = {name: {**spec, "n_curves": config.synthetic_curves} for name, spec in CLARA_VARIANTS.items()}
     stages.step(
         "train P3/P5/P9",
         lambda: stages.command(
@@ -251,7 +276,8 @@ def run(config: DemoConfig, ctx) -> int:
             },
         ),
     )
-    model = {m: _newest(models_dir, f"urf_{m}_*.skops") for m in ("P3", "P5", "P9")}
+    trained = pd.read_csv(_newest(models_dir, "train_summary_*.csv")).set_index("variant")["model_path"]
+    model = {m: Path(trained[m]) for m in ("P3", "P5", "P9")}
 
     scores_dir = root / "results" / "anomaly_scores"
     stages.step(

@@ -13,11 +13,31 @@ Dask ``distributed`` cluster with the same ordering and in-flight guarantees; se
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import islice
 from typing import Any
+
+
+def _exit_with_parent(parent_pid: int, period: float = 1.0) -> None:
+    """Worker side: leave as soon as the parent is gone (SIGKILL, OOM killer). Forked workers hold each
+    other's pipe ends, so they would never see EOF and would compute on, orphaned, forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            threading.Event().wait(period)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="clara-parent-watch", daemon=True).start()
+
+
+def _init_worker(parent_pid: int, initializer: Callable | None, initargs: tuple) -> None:
+    _exit_with_parent(parent_pid)
+    if initializer is not None:
+        initializer(*initargs)
 
 
 class LocalExecutor:
@@ -44,7 +64,10 @@ class LocalExecutor:
             return
         context = multiprocessing.get_context(self.start_method)
         pool = ProcessPoolExecutor(
-            self.max_workers, mp_context=context, initializer=initializer, initargs=initargs
+            self.max_workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(os.getpid(), initializer, initargs),
         )
         pending: deque[Future] = deque()
         it = iter(tasks)

@@ -78,9 +78,12 @@ def clara_zscore(flux: np.ndarray) -> np.ndarray:
     """
     f = _stored_float(flux)
     big = f.astype(f.dtype.newbyteorder(">"))
-    mean = np.mean(big)
-    std = np.std(big)
-    if not np.isfinite(std) or std == 0:
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, not as a warning
+        mean = np.mean(big)
+        std = np.std(big)
+    if not np.isfinite(std):
+        raise FeatureError("flux values too large for their precision (mean/standard deviation overflow)")
+    if std == 0:
         raise FeatureError("constant flux (standard deviation is zero)")
     z = (big - mean) / std
     return np.ascontiguousarray(z, dtype=f.dtype.newbyteorder("="))

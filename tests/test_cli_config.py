@@ -204,3 +204,108 @@ def test_console_script_installed():
 
     out = subprocess.run([str(script), "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and __version__ in out.stdout
+
+
+@pytest.mark.parametrize(
+    "change, needles",
+    [
+        ({"input_dirs": []}, ['"input_dirs" must be a non-empty list of paths']),
+        ({"max_workers": 2, "batch_size": 3, "use_p3": True}, []),  # control: valid
+    ],
+)
+def test_empty_list_is_a_config_error(cli, tmp_path, score_cfg, change, needles):
+    score_cfg.update(change)
+    cfg = write(tmp_path / "c.json", score_cfg)
+    proc = cli("score", "--config", cfg, "--log_dir", tmp_path / "logs")
+    if needles:
+        one_error_line(proc, *needles)
+    else:
+        assert "must be" not in proc.stderr
+
+
+def test_output_dir_that_is_a_file_stops_before_the_run(cli, tmp_path, score_cfg):
+    (tmp_path / "afile").write_text("x")
+    score_cfg["output_dir"] = str(tmp_path / "afile")
+    cfg = write(tmp_path / "c.json", score_cfg)
+    one_error_line(cli("score", "--config", cfg), '"output_dir"', "is a file, not a directory")
+    assert not (tmp_path / "logs").exists()
+
+
+def test_non_finite_numbers_refused(cli, tmp_path, score_cfg):
+    cfg = write(tmp_path / "c.json", score_cfg)
+    for bad in ("nan", "inf"):
+        one_error_line(cli("score", "--config", cfg, "--monitor_interval", bad), "--monitor_interval")
+    (tmp_path / "d.json").write_text(
+        '{"1": {"sector_number": 1, "max_downloads": 1, "connect_timeout": NaN}}'
+    )
+    one_error_line(
+        cli("download", "--config", tmp_path / "d.json"), '"connect_timeout" must be a finite number'
+    )
+
+
+def test_log_dir_that_is_a_file(cli, tmp_path, score_cfg):
+    (tmp_path / "logs").write_text("x")
+    cfg = write(tmp_path / "c.json", score_cfg)
+    one_error_line(cli("score", "--config", cfg, "--log_dir", tmp_path / "logs"), "cannot write logs in")
+
+
+def test_config_with_byte_order_mark(tmp_path, score_cfg):
+    cfg = tmp_path / "bom.json"
+    cfg.write_bytes(b"\xef\xbb\xbf" + json.dumps(score_cfg).encode())
+    assert load_flat_config(ScoreConfig, cfg, {}).use_p3 is True
+
+
+def test_null_from_the_command_line(tmp_path):
+    (tmp_path / "fits").mkdir()
+    for name in ("in.csv", "pca.skops", "ref.csv"):
+        (tmp_path / name).write_text("x")
+    raw = {
+        "fits_dir": str(tmp_path / "fits"),
+        "input_df_path": str(tmp_path / "in.csv"),
+        "output_dir": "o",
+        "gt_wrss_threshold": 0.5,
+        "save_label_groups": "all",
+        "simbad_labelled_pca_model_path": str(tmp_path / "pca.skops"),
+        "simbad_labelled_pca_features_path": str(tmp_path / "ref.csv"),
+    }
+    cfg = write(tmp_path / "s.json", raw)
+    from clara_benchmark import cli as cli_module
+    from clara_benchmark.config import SimConfig
+
+    args = cli_module.build_parser().parse_args(
+        [
+            "sim",
+            "--config",
+            str(cfg),
+            "--gt_wrss_threshold",
+            "null",
+            "--input_df_sql",
+            "score_weighted_root_sum > 0.1",
+        ]
+    )
+    config = load_flat_config(SimConfig, cfg, cli_module._overrides(args, SimConfig))
+    assert config.gt_wrss_threshold is None and config.input_df_sql
+
+
+def test_help_survives_a_cp1252_console(cli):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    env = dict(cli_env(), PYTHONIOENCODING="cp1252")
+    for command in ("reference", "train"):
+        out = subprocess.run(
+            [sys.executable, "-m", "clara_benchmark.cli", command, "--help"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr.decode(errors="replace")
+    assert os.environ.get("PYTHONIOENCODING") != "cp1252"
+
+
+def test_download_base_url_must_be_http(cli, tmp_path):
+    cfg = write(tmp_path / "d.json", {"1": {"sector_number": 1, "max_downloads": 1, "base_url": "ftp://x/"}})
+    one_error_line(cli("download", "--config", cfg), '"base_url" must be an http(s) URL')

@@ -80,3 +80,41 @@ def test_demo_end_to_end_small(tmp_path, capsys):
     assert candidates.count("<tr id=") == summary["top_n"]
     assert "not in the similarity output" not in candidates
     assert "report at" in err and "injected planets" in err
+
+
+def test_demo_rerun_replaces_its_outputs_and_refuses_foreign_folders(tmp_path, capsys):
+    out = tmp_path / "demo"
+    small = [
+        "--n_cadences",
+        "1500",
+        "--synthetic_curves",
+        "12",
+        "--top_n",
+        "5",
+        "--max_workers",
+        "1",
+        "--monitor_interval",
+        "1",
+        "--quiet",
+    ]
+    assert cli.main(["demo", "--output_dir", str(out), "--n_stars", "30", *small]) == 0
+    assert (
+        cli.main(
+            ["demo", "--output_dir", str(out), "--n_stars", "24", "--synthetic_curves", "10", *small[2:]]
+        )
+        == 0
+    )
+    truth = pd.read_csv(out / "truth.csv")
+    fits = sorted((out / "data" / "fits_files" / "1").glob("*.fits"))
+    assert len(truth) == 24 and [p.name for p in fits] == sorted(truth["filename"])
+    score_cfg = json.loads((out / "configs" / "score.json").read_text())
+    assert "n10_" in score_cfg["p3model_path"] and sorted((out / "models").glob("urf_P3_*.skops")) == [
+        __import__("pathlib").Path(score_cfg["p3model_path"])
+    ]
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    capsys.readouterr()
+    assert cli.main(["demo", "--output_dir", str(foreign), *small]) == 2
+    assert "not made by clara demo" in capsys.readouterr().err
+    assert (foreign / "thesis.tex").read_text() == "precious"

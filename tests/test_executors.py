@@ -49,3 +49,36 @@ def test_inline_when_one_worker():
 def test_batched():
     assert list(batched(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
     assert list(batched([], 3)) == []
+
+
+def _spawn_pool_and_hang():
+    """Child process body: a 2-worker pool blocked on long tasks (the parent test kills this process)."""
+    import time
+
+    ex = LocalExecutor(max_workers=2, start_method="fork")
+    for _ in ex.imap(time.sleep, [60] * 4):
+        pass
+
+
+def test_workers_exit_when_their_parent_is_killed():
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    parent = multiprocessing.get_context("fork").Process(target=_spawn_pool_and_hang)
+    parent.start()
+    deadline = time.monotonic() + 20
+    workers = []
+    while time.monotonic() < deadline and len(workers) < 2:
+        workers = [c for c in psutil.Process(parent.pid).children() if c.is_running()]
+        time.sleep(0.1)
+    assert len(workers) == 2
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.join()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    for p in alive:  # never leave orphans behind, even when the test fails
+        p.kill()
+    assert not alive, f"orphaned workers still running: {[p.pid for p in alive]}"

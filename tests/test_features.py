@@ -206,3 +206,17 @@ def test_long_spans_sum_directly_and_stay_exact(monkeypatch):
     got = lomb_scargle_power(t, y)
     assert calls, "the direct sums were not used for a 1e5-day span"
     assert np.max(np.abs(got - lomb_scargle_power_reference(t, y))) <= TOL
+
+
+def test_overflowing_flux_is_named_as_such():
+    import warnings
+
+    from clara_benchmark.features import clara4000
+
+    t = np.linspace(0, 27, 500)
+    flux = np.full(500, 3.0e38, dtype=np.float32)
+    flux[::2] = -3.0e38
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy RuntimeWarning leaks to the console
+        with pytest.raises(FeatureError, match="overflow"):
+            clara4000(t, flux)

@@ -319,7 +319,7 @@ def test_cli_refuses_unknown_pickle_and_bad_output_dir(cli, published_dir, real_
     raw = score_config(published_dir, real_copies, tmp_path / "afile")
     cfg.write_text(json.dumps(raw))
     res = cli("score", "--config", cfg, "--log_dir", tmp_path / "logs", cwd=tmp_path)
-    assert res.returncode == 2 and "is not a directory" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2 and "not a directory" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_empty_input_dir_is_a_clear_error(run_in_process, published_dir, tmp_path):

@@ -338,3 +338,11 @@ def test_cli_end_to_end(tmp_path, cli, refset):
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
     assert f"{broken}: reference CSV has no 'label' column" in bad.stderr
+
+
+def test_no_candidates_gives_empty_outputs_not_a_crash(tmp_path, refset):
+    names = sorted(refset["labels"])
+    table = wrss_rows(names[:2])
+    code, out, failures, _ = run_sim(tmp_path, refset, table.iloc[0:0])
+    assert code == 0 and out.empty and failures.empty
+    assert list(out.columns[-4:]) == ["matched_label", "matched_filename", "label_group", "similarity_score"]

@@ -29,7 +29,10 @@ class ReferenceConfig:
         exists="dir",
     )
     output_dir: Path = key(
-        "Directory for the PCA model and reference CSV (created when missing)", "path", required=True
+        "Directory for the PCA model and reference CSV (created when missing)",
+        "path",
+        required=True,
+        exists="outdir",
     )
     name: str = key(
         "Name of the set: writes pca_model_<name>.skops and reduced_features_<name>.csv", "str", "reference"

@@ -184,6 +184,7 @@ def run(config: SimConfig, ctx) -> int:
         ctx.log.log(f"input columns {clash} are replaced by this run's values")
         candidates = candidates.drop(columns=clash)
     found = pd.DataFrame.from_dict(results, orient="index", columns=columns)
+    found.index = pd.Index(list(results), dtype=object)  # also when empty: file names, not a RangeIndex
     labelled = (
         candidates.assign(_clara_file_key=keys)
         .merge(found, left_on="_clara_file_key", right_index=True, how="inner", sort=False)

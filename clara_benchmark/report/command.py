@@ -32,7 +32,10 @@ class ReportConfig:
         exists="dir",
     )
     output_dir: Path = key(
-        "Folder for the report: index.html and img/ (created when missing)", "path", "./results/report/"
+        "Folder for the report: index.html and img/ (created when missing)",
+        "path",
+        "./results/report/",
+        exists="outdir",
     )
     sim_dir: Path | None = key(
         "Output directory of sim (cosine_similarity_scores_* CSV); none = no similarity section", "path", None

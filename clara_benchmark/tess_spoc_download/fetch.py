@@ -27,6 +27,7 @@ import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
+    LocationValueError,
     MaxRetryError,
     NewConnectionError,
     ProtocolError,
@@ -113,6 +114,8 @@ def describe(exc: BaseException, options: FetchOptions) -> tuple[str, bool]:
         return f"too many redirects ({reason})", False
     if isinstance(reason, SSLError):
         return f"TLS error: {' '.join(str(reason).split())[:200]}", False
+    if isinstance(reason, LocationValueError):  # a malformed URL or an unknown scheme: retrying cannot help
+        return f"bad URL: {' '.join(str(reason).split())[:200]}", False
     if isinstance(reason, ConnectTimeoutError):
         return f"connect timeout after {options.connect_timeout:g} s", True
     if isinstance(reason, ReadTimeoutError):

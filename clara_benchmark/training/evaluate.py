@@ -67,7 +67,7 @@ class EvaluateConfig:
         exists="dir",
     )
     output_dir: Path = key(
-        "Directory for the CSVs and heat maps (created when missing)", "path", required=True
+        "Directory for the CSVs and heat maps (created when missing)", "path", required=True, exists="outdir"
     )
     model_paths: list[Path] = key(
         "Models to evaluate (.skops, or published CLARA .pkl)", "list[path]", required=True, exists="file"

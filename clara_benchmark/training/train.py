@@ -131,7 +131,10 @@ class TrainConfig:
         exists="dir",
     )
     output_dir: Path = key(
-        "Directory for the model files and summaries (created when missing)", "path", required=True
+        "Directory for the model files and summaries (created when missing)",
+        "path",
+        required=True,
+        exists="outdir",
     )
     max_real: int | None = key(
         "Use only the first N real light curves by file name (CLARA: 1,500); null: all",
