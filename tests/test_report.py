@@ -185,8 +185,68 @@ def test_clara_none_rows_are_dropped_and_counted(tmp_path):
 def test_scores_outside_unit_interval_are_refused(tmp_path):
     path = write(tmp_path / "a.csv", "tic,filename,anomaly_score\n1,a.fits,1.5\n")
     table = I.read_table(I.Found(path, "20240101_000000"), I.SCORE_COLUMNS, "P3")
-    with pytest.raises(I.ReportInputError, match=r"a\.csv: column anomaly_score must lie in \[0, 1\]"):
+    with pytest.raises(
+        I.ReportInputError, match=r"a\.csv: column anomaly_score must lie in \[0, 1\], got 1\.5 \(row 1\)$"
+    ):
         I.check_range(table, "anomaly_score")
+
+
+def _wrss_above_one(tmp_path: Path) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
+    """A score_dir whose WRSS file, written by score's own writer, holds a norm just above 1.
+
+    MinMaxScaler's arithmetic (x·s − min·s) gives 1.0000000000000002 for the maximum in a few percent of
+    batches; the first such batch of a fixed random sequence is used.
+    """
+    from clara_benchmark.urf_scoring.score import write_wrss
+
+    rng = np.random.default_rng(11)
+    for _ in range(2000):
+        n = int(rng.integers(3, 12))
+        names = [f"lc_{i:02d}.fits" for i in range(n)]
+        p3 = pd.DataFrame({"tic": range(1, n + 1), "filename": names, "anomaly_score": rng.random(n)})
+        p9 = pd.DataFrame({"tic": range(1, n + 1), "filename": names, "anomaly_score": rng.random(n)})
+        path, _ = write_wrss(tmp_path, "20240101_000000", p3, p9)
+        if pd.read_csv(path)["score_weighted_root_sumnorm"].max() > 1:
+            p3.to_csv(tmp_path / "anomaly_scores_p3_20240101_000000.csv", index=False)
+            p9.to_csv(tmp_path / "anomaly_scores_p9_20240101_000000.csv", index=False)
+            return path, p3, p9
+    raise AssertionError("no batch gave a WRSS norm above 1")
+
+
+def test_score_wrss_norm_one_ulp_above_one_is_accepted(tmp_path):
+    """score's own WRSS file must never be refused by report (it was, for ~6% of batches)."""
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    wrss_path, p3, p9 = _wrss_above_one(scores)
+    wrss = pd.read_csv(wrss_path)
+    assert wrss["score_weighted_root_sumnorm"].max() == np.nextafter(1.0, 2.0)  # the case at hand
+    result = build_report(_config(score_dir=scores, output_dir=tmp_path / "rep"))
+    rows = tables_of(result.index.read_text())["candidates-table"]
+    best = wrss.sort_values("score_weighted_root_sumnorm", ascending=False)["filename"]
+    assert [r["star"][1].split()[-1] for r in rows] == best.tolist()
+    # beyond the rounding tolerance, a WRSS norm is still refused, with a plain number in the message
+    table = I.read_table(I.Found(wrss_path, "20240101_000000"), I.WRSS_COLUMNS, "WRSS")
+    table.frame.loc[0, "score_weighted_root_sumnorm"] = 1 + 1e-6
+    with pytest.raises(I.ReportInputError, match=r"must lie in \[0, 1\], got 1\.000001 \(row 1\)"):
+        I.check_range(table, "score_weighted_root_sumnorm")
+
+
+def test_wrss_sidecar_note_states_the_arithmetic_score_uses(tmp_path):
+    """The note in score's wrss_p3p9_<ts>.json must describe the numbers in the CSV next to it."""
+    import json
+
+    wrss_path, _, _ = _wrss_above_one(tmp_path)
+    sidecar = json.loads(wrss_path.with_suffix(".json").read_text())
+    note = sidecar["note"]
+    x = pd.read_csv(wrss_path)["score_weighted_root_sum"].to_numpy()
+    norm = pd.read_csv(wrss_path)["score_weighted_root_sumnorm"].to_numpy()
+    lo, hi = sidecar["score_weighted_root_sum_min"], sidecar["score_weighted_root_sum_max"]
+    s = 1 / (hi - lo)
+    # the formula the note states is the one the column holds, bit for bit; the textbook one is not
+    assert "score_weighted_root_sum * s - min * s, s = 1 / (max - min)" in note and "MinMaxScaler" in note
+    assert np.array_equal(norm, x * s - lo * s)
+    assert not np.array_equal(norm, (x - lo) / (hi - lo))
+    assert not note.startswith("score_weighted_root_sumnorm = (score_weighted_root_sum - min) / (max - min)")
 
 
 def test_recall_grid_per_cell_and_per_model(tmp_path):
@@ -243,7 +303,7 @@ def test_runs_are_read_from_a_real_main_log(run_dir):
     assert score.exit_code == 0 and score.seconds is not None and score.seconds > 0
     assert score.meta_message == 'report test <score & "quotes">'
     assert score.argv[0] == "score" and "--input_dirs" in score.argv
-    assert any("scored 6 light curves, 1 failed" in text for _, text in score.messages)
+    assert any("6 light curves scored, 1 failed" in text for _, text in score.messages)
     stamp = sorted(run_dir["scores"].glob("wrss_p3p9_*.csv"))[-1].name[len("wrss_p3p9_") : -4]
     assert score.covers(I.Found(Path("x"), stamp).when)
 
@@ -290,9 +350,15 @@ def test_report_without_optional_inputs_has_notes_not_errors(run_dir, tmp_path):
     out = tmp_path / "rep"
     build_report(_config(score_dir=run_dir["scores"], output_dir=out))  # an earlier, fuller report
     assert len(list((out / "img").glob("hist_*.png"))) == 4
+    # a thumbnail and a heat map of an even earlier report, and the user's own files
+    stale = ["lc_0123456789abcdef.png", "recall_3.png"]
+    mine = ["lc_notes.png", "hist_p9_old.png", "recall_final.png", "my_plot.png", "hist_p3.png.txt"]
+    for name in stale + mine:
+        (out / "img" / name).write_bytes(b"\x89PNG user data")
     result = build_report(_config(score_dir=scores, output_dir=out, sim_dir=tmp_path / "nope"))
-    # figures of the earlier report are gone, nothing half-written is left behind
-    assert sorted(p.name for p in (out / "img").iterdir()) == ["hist_p9.png"]
+    # figures of the earlier reports are gone, the user's files stay, nothing half-written is left behind
+    assert sorted(p.name for p in (out / "img").iterdir()) == sorted(["hist_p9.png", *mine])
+    assert all((out / "img" / name).read_bytes() == b"\x89PNG user data" for name in mine)
     assert not list(out.rglob("*.tmp"))
     page = result.index.read_text()
     texts = [t for _, t in result.notes]
@@ -382,8 +448,29 @@ def test_cli_report_folder_is_self_contained(report_dir, run_dir):
         "hist_wrss.png",
     ]
     assert (report_dir / "img" / "recall_0.png").is_file()
-    # the damaged download is reported as a failure with its reason
-    assert "empty file (0 bytes)" in page
+    from clara_benchmark.report.command import OWN_FIGURE
+
+    assert all(OWN_FIGURE.match(p.name) for p in (report_dir / "img").iterdir())  # so a rerun cleans them up
+    # the damaged download is reported as a failure with its reason, under score
+    tables = tables_of(page)
+    score_failures = _newest_csv(run_dir["scores"], "failures_*.csv")
+    assert score_failures["filename"].tolist() == [DAMAGED]
+    assert [(r["reason"][1], r["light curves"][1]) for r in tables["fail-reasons-score"]] == [
+        (score_failures["reason"].iloc[0], "1")
+    ]
+    # the candidate whose file was away while sim ran is reported under sim, with sim's reason
+    sim_failures = _newest_csv(run_dir["sim"], "cosine_similarity_failures_*.csv")
+    assert sim_failures["filename"].tolist() == [run_dir["moved"]]
+    assert [(r["reason"][1], r["light curves"][1]) for r in tables["fail-reasons-sim"]] == [
+        (sim_failures["reason"].iloc[0], "1")
+    ]
+    failures = page.split('<section id="failures">')[1].split("</section>")[0]
+    assert run_dir["moved"] in failures and "cosine_similarity_failures_" in failures
+    # sim's failure is not a scoring attempt: 6 scored of 7, 1 failed to score
+    assert (
+        '<div class="card-value">6</div><div class="card-label">light curves scored</div>'
+        '<div class="card-sub">7 attempted, 1 failed</div>' in page
+    )
 
 
 # --------------------------------------------------------------------------------------------- truth
@@ -688,7 +775,8 @@ def test_report_in_a_real_browser(chromium, report_dir, run_dir, truth_csv):
             label = headers.index("label")
             page.click(f"#candidates-table thead th:nth-child({label + 1})")
             labels = _column(page, "candidates-table", label)
-            assert labels == sorted(labels)
+            present = [v for v in labels if v]  # the candidate sim could not label has none: it sorts last
+            assert labels == sorted(present) + [""] * (len(labels) - len(present)) and len(present) == 4
             page.click("#candidates-table thead th:nth-child(1)")
             page.click("#candidates-table thead th:nth-child(1)")
             assert [int(float(v)) for v in _column(page, "candidates-table", 0)] == list(range(1, 6))
@@ -708,7 +796,7 @@ def test_report_in_a_real_browser(chromium, report_dir, run_dir, truth_csv):
             )
 
             # the similarity section groups the labelled candidates
-            sim = pd.read_csv(sorted(run_dir["sim"].glob("*.csv"))[-1])
+            sim = _newest_csv(run_dir["sim"], "cosine_similarity_scores_*.csv")
             for group, part in sim.groupby("label_group"):
                 assert page.eval_on_selector_all(f"#sim-{group} tbody tr", "r => r.length") == len(part)
 

@@ -11,6 +11,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,10 @@ class ReportConfig:
         exists="outdir",
     )
     sim_dir: Path | None = key(
-        "Output directory of sim (cosine_similarity_scores_* CSV); none = no similarity section", "path", None
+        "Output directory of sim (cosine_similarity_scores_* and cosine_similarity_failures_* CSVs); "
+        "none = no similarity section",
+        "path",
+        None,
     )
     evaluate_path: Path | None = key(
         "Injection–recovery output: a recall CSV, or the directory holding it; none = no heat map",
@@ -114,6 +118,10 @@ def _img_name(prefix: str, text: str) -> str:
     return f"{IMG_DIR}/{prefix}_{hashlib.sha1(text.encode('utf-8')).hexdigest()[:16]}.png"
 
 
+#: the names of the figures build_report writes in img/ (thumbnails, histograms, heat maps), and no others
+OWN_FIGURE = re.compile(r"^(lc_[0-9a-f]{16}|hist_(p3|p5|p9|wrss)|recall_\d+)\.png$")
+
+
 def _write_png(out_dir: Path, relpath: str, data: bytes, written: set[str]) -> str:
     from clara_benchmark.utils.io import atomic_write_bytes
 
@@ -143,7 +151,7 @@ def _rel(path: Path) -> str:
 class _Inputs:
     scores: dict  # model -> Table
     wrss: object | None
-    failures: list  # [(source label, Table)]
+    failures: list  # [(source label "score" | "sim", Table)]
     sim: object | None
     recall: object | None
     runs: list
@@ -209,9 +217,15 @@ def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _In
             )
         else:
             sim = I.read_table(s, I.SIM_COLUMNS, "cosine-similarity")
-        sf = I.newest(Path(config.sim_dir), "failures").get("failures")
-        if sf and (not f or sf.path.resolve() != f.path.resolve()):
-            failures.append(("sim", I.read_table(sf, I.FAILURE_COLUMNS, "failures")))
+        # sim writes cosine_similarity_failures_<ts>.csv (filename,path,reason) next to its scores, with
+        # the same timestamp: take that one, else the newest
+        sim_failures = I.newest(Path(config.sim_dir), "sim_failures")
+        sf = sim_failures.get("sim_failures")
+        if s is not None:
+            same = Path(config.sim_dir) / f"cosine_similarity_failures_{s.timestamp}.csv"
+            sf = I.Found(same, s.timestamp) if same.is_file() else sf
+        if sf:
+            failures.append(("sim", I.read_table(sf, I.FAILURE_COLUMNS, "sim failures")))
 
     for t in [*scores.values(), wrss, sim]:
         if t is not None and t.dropped:
@@ -440,9 +454,10 @@ def _truth_view(inp: _Inputs, ranked, top) -> TruthView:
         rows.append(row)
     per_class = pd.DataFrame(rows)
 
-    reasons = {}
-    for _, table in inp.failures:
-        reasons.update(zip(table.frame["filename"], table.frame["reason"]))
+    reasons = {}  # why a light curve of the truth was never scored
+    for source, table in inp.failures:
+        if source == "score":
+            reasons.update(zip(table.frame["filename"], table.frame["reason"]))
     planet_rows = tframe[tframe["class"].map(is_planet)]
     on = dict(left_on="filename", right_on="filename") if truth.key == "filename" else {}
     if truth.key == "tic_id":
@@ -625,9 +640,10 @@ def build_report(config: ReportConfig, ctx=None, default_log_dir: Path | None = 
             )
             heatmaps.append((model, rel, grid))
 
-    # stale figures of an earlier report in the same folder would only confuse: remove them
+    # stale figures of an earlier report in the same folder would only confuse: remove them, but only files
+    # named as this command names its figures; anything else in img/ is the user's and stays
     for old in (out_dir / IMG_DIR).glob("*.png"):
-        if f"{IMG_DIR}/{old.name}" not in written:
+        if OWN_FIGURE.match(old.name) and f"{IMG_DIR}/{old.name}" not in written:
             old.unlink(missing_ok=True)
 
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")

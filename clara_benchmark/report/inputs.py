@@ -24,6 +24,7 @@ PATTERNS = {
     "wrss": re.compile(rf"^wrss_p3p9_{TIMESTAMP}\.csv$"),
     "failures": re.compile(rf"^failures_{TIMESTAMP}\.csv$"),
     "sim": re.compile(rf"^cosine_similarity_scores_{TIMESTAMP}\.csv$"),
+    "sim_failures": re.compile(rf"^cosine_similarity_failures_{TIMESTAMP}\.csv$"),
 }
 SCORE_COLUMNS = {"tic": "int", "filename": "str", "anomaly_score": "num"}
 WRSS_COLUMNS = {
@@ -35,7 +36,7 @@ WRSS_COLUMNS = {
     "score_weighted_root_sum": "num",
     "score_weighted_root_sumnorm": "num",
 }
-FAILURE_COLUMNS = {"filename": "str", "reason": "str"}
+FAILURE_COLUMNS = {"filename": "str", "reason": "str"}  # score's failures_<ts>.csv; sim's adds "path"
 SIM_COLUMNS = {"filename": "str", "matched_label": "str", "label_group": "str", "similarity_score": "num"}
 LABEL_GROUPS = ("planet_like", "binary_star", "stellar", "outlier", "unclassified")
 MISSING_WORDS = {"", "none", "nan", "null", "na", "n/a"}
@@ -156,13 +157,20 @@ def read_table(found: Found, columns: dict[str, str], what: str) -> Table:
     return Table(found, frame, dropped)
 
 
-def check_range(table: Table, column: str, low: float = 0.0, high: float = 1.0) -> None:
+#: how far outside [low, high] a value may lie and still count as inside: ``score`` min-max scales WRSS with
+#: scikit-learn MinMaxScaler's arithmetic (as CLARA did), which can give 1.0000000000000002 for the maximum
+RANGE_TOLERANCE = 1e-9
+
+
+def check_range(
+    table: Table, column: str, low: float = 0.0, high: float = 1.0, tolerance: float = RANGE_TOLERANCE
+) -> None:
     values = table.frame[column].to_numpy(dtype=float)
-    bad = (values < low) | (values > high)
+    bad = (values < low - tolerance) | (values > high + tolerance)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ReportInputError(
-            f"{table.source.path}: column {column} must lie in [{low:g}, {high:g}], got {values[i]!r} "
+            f"{table.source.path}: column {column} must lie in [{low:g}, {high:g}], got {float(values[i])!r} "
             f"(row {i + 1})"
         )
 

@@ -103,10 +103,12 @@ def _producing_run(runs, stamp_when, command: str):
 
 def summary_section(inputs, ranked, notes_list, truth=None) -> str:
     items = []
-    n_fail = sum(len(t.frame) for _, t in inputs.failures)
+    score_failures = [t for src, t in inputs.failures if src == "score"]
+    n_fail = sum(len(t.frame) for t in score_failures)  # sim's failures are not scoring attempts
+    n_sim_fail = sum(len(t.frame) for src, t in inputs.failures if src == "sim")
     n_scored = max((len(t.frame) for t in inputs.scores.values()), default=0)
     if inputs.scores:
-        sub = f"{n_scored + n_fail:,} attempted, {n_fail:,} failed" if inputs.failures else ""
+        sub = f"{n_scored + n_fail:,} attempted, {n_fail:,} failed" if score_failures else ""
         items.append(("light curves scored", f"{n_scored:,}", sub))
     for model, t in inputs.scores.items():
         scores = t.frame["anomaly_score"]
@@ -118,7 +120,8 @@ def summary_section(inputs, ranked, notes_list, truth=None) -> str:
         sub = f"batch WRSS {w.min():.3f} – {w.max():.3f}" if len(w) else "P3 and P9 > 0"
         items.append(("WRSS candidates", f"{len(w):,}", sub))
     if inputs.failures:
-        items.append(("light curves failed", f"{n_fail:,}", "see Failures"))
+        sub = f"score {n_fail:,} · sim {n_sim_fail:,} · see Failures" if n_sim_fail else "see Failures"
+        items.append(("light curves failed", f"{n_fail + n_sim_fail:,}", sub))
     if inputs.sim is not None:
         groups = inputs.sim.frame["label_group"].value_counts()
         sub = " · ".join(f"{g} {groups[g]}" for g in groups.index[:3])
@@ -147,7 +150,7 @@ def summary_section(inputs, ranked, notes_list, truth=None) -> str:
             items.append((f"planets in top {truth.top_n:,}", f"{k:,}", f"of {n:,} in the truth{best}"))
     body = cards(items)
     body += notes(notes_list)
-    if not inputs.failures:
+    if not score_failures:
         body += notes([("info", "no failures file found next to the scores")])
 
     rows = []

@@ -196,7 +196,10 @@ def write_wrss(out_dir: Path, timestamp: str, p3: pd.DataFrame, p9: pd.DataFrame
     sidecar = {
         **record,
         "wrss_csv": path.name,
-        "note": "score_weighted_root_sumnorm = (score_weighted_root_sum - min) / (max - min) over these rows",
+        "note": "score_weighted_root_sumnorm = score_weighted_root_sum * s - min * s, s = 1 / (max - min) "
+        "(s = 1 when max - min < 10 float64 eps) "
+        "over these rows (scikit-learn MinMaxScaler's arithmetic, as CLARA; it can differ from "
+        "(score_weighted_root_sum - min) / (max - min) in the last bit, e.g. 1.0000000000000002 at the max)",
     }
     atomic_write_text(out_dir / f"wrss_p3p9_{timestamp}.json", json.dumps(sidecar, indent=2) + "\n")
     return path, record
