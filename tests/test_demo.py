@@ -87,8 +87,6 @@ def test_demo_rerun_replaces_its_outputs_and_refuses_foreign_folders(tmp_path, c
     small = [
         "--n_cadences",
         "1500",
-        "--synthetic_curves",
-        "12",
         "--top_n",
         "5",
         "--max_workers",
@@ -97,13 +95,10 @@ def test_demo_rerun_replaces_its_outputs_and_refuses_foreign_folders(tmp_path, c
         "1",
         "--quiet",
     ]
-    assert cli.main(["demo", "--output_dir", str(out), "--n_stars", "30", *small]) == 0
-    assert (
-        cli.main(
-            ["demo", "--output_dir", str(out), "--n_stars", "24", "--synthetic_curves", "10", *small[2:]]
-        )
-        == 0
-    )
+    first = ["--n_stars", "30", "--synthetic_curves", "12"]
+    second = ["--n_stars", "24", "--synthetic_curves", "10"]
+    assert cli.main(["demo", "--output_dir", str(out), *first, *small]) == 0
+    assert cli.main(["demo", "--output_dir", str(out), *second, *small]) == 0
     truth = pd.read_csv(out / "truth.csv")
     fits = sorted((out / "data" / "fits_files" / "1").glob("*.fits"))
     assert len(truth) == 24 and [p.name for p in fits] == sorted(truth["filename"])
