@@ -119,7 +119,7 @@ def config_keys(cls) -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(cls)}
 
 
-def build_config(cls, raw: dict, source: str, base_dir: Path | None = None):
+def build_config(cls, raw: dict, source: str, base_dir: Path | None = None, cli_keys=()):
     """Validate ``raw`` (a dict from JSON and/or the command line) against ``cls`` and build it.
 
     Relative paths are taken relative to the current directory, as the seed's users expect.
@@ -135,6 +135,7 @@ def build_config(cls, raw: dict, source: str, base_dir: Path | None = None):
     values = {}
     for name, f in fields.items():
         meta = f.metadata
+        where = "command line" if name in cli_keys else source  # a bad value is blamed where it was given
         if name not in raw or (raw[name] is None and meta["required"]):
             if meta["required"]:
                 raise ConfigError(f'{source}: missing required key "{name}" ({meta["help"]})')
@@ -144,22 +145,22 @@ def build_config(cls, raw: dict, source: str, base_dir: Path | None = None):
         value = raw[name]
         if value is None:
             if not meta["nullable"]:
-                raise ConfigError(f'{source}: key "{name}" must be {_KIND_WORDS[meta["kind"]]}, got null')
+                raise ConfigError(f'{where}: key "{name}" must be {_KIND_WORDS[meta["kind"]]}, got null')
             values[name] = None
             continue
         if not _type_ok(meta["kind"], value):
             raise ConfigError(
-                f'{source}: key "{name}" must be {_KIND_WORDS[meta["kind"]]}, got {json.dumps(value)}'
+                f'{where}: key "{name}" must be {_KIND_WORDS[meta["kind"]]}, got {json.dumps(value)}'
             )
         if meta["choices"] is not None and value not in meta["choices"]:
             raise ConfigError(
-                f'{source}: key "{name}" must be one of {list(meta["choices"])}, got {json.dumps(value)}'
+                f'{where}: key "{name}" must be one of {list(meta["choices"])}, got {json.dumps(value)}'
             )
         if meta["minimum"] is not None and value < meta["minimum"]:
-            raise ConfigError(f'{source}: key "{name}" must be >= {meta["minimum"]}, got {json.dumps(value)}')
+            raise ConfigError(f'{where}: key "{name}" must be >= {meta["minimum"]}, got {json.dumps(value)}')
         if meta["exists"]:
             for p in value if isinstance(value, list) else [value]:
-                _check_exists(source, name, p, meta["exists"])
+                _check_exists(where, name, p, meta["exists"])
         values[name] = _convert(meta["kind"], value)
     config = cls(**values)
     check = getattr(config, "check", None)
@@ -413,7 +414,7 @@ def load_flat_config(cls, path: Path | None, overrides: dict) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a JSON object of keys, got {type(raw).__name__}")
     raw = {**raw, **overrides}
-    return build_config(cls, raw, source)
+    return build_config(cls, raw, source, cli_keys=set(overrides))
 
 
 def load_download_config(path: Path | None, overrides: dict) -> list[DownloadBlock]:
@@ -437,5 +438,9 @@ def load_download_config(path: Path | None, overrides: dict) -> list[DownloadBlo
                     f'e.g. {{"1": {{"{label}": ...}}}}'
                 )
             raise ConfigError(f'{path}: block "{label}" must be a JSON object, got {json.dumps(block)}')
-        blocks.append(build_config(DownloadBlock, {**block, **overrides}, f'{path} [block "{label}"]'))
+        blocks.append(
+            build_config(
+                DownloadBlock, {**block, **overrides}, f'{path} [block "{label}"]', cli_keys=set(overrides)
+            )
+        )
     return blocks

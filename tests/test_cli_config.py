@@ -134,8 +134,14 @@ def test_command_line_overrides_config(tmp_path, score_cfg):
 
 def test_override_is_validated_like_the_file(cli, tmp_path, score_cfg):
     cfg = write(tmp_path / "c.json", score_cfg)
-    one_error_line(cli("score", "--config", cfg, "--input_dirs", str(tmp_path / "missing")), "does not exist")
-    one_error_line(cli("score", "--config", cfg, "--max_workers", "0"), '"max_workers" must be >= 1')
+    one_error_line(
+        cli("score", "--config", cfg, "--input_dirs", str(tmp_path / "missing")),
+        'command line: key "input_dirs"',
+        "does not exist",
+    )
+    one_error_line(
+        cli("score", "--config", cfg, "--max_workers", "0"), 'command line: key "max_workers" must be >= 1'
+    )
 
 
 def test_download_blocks_and_overrides(tmp_path):
