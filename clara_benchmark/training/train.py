@@ -230,41 +230,35 @@ class RealFeatures:
 def real_features(
     paths: list[Path], executor, batch_size: int, features_dir: Path | None, ctx, save_dir=None
 ):
-    """Features of ``paths`` in name order: reused from ``features_dir`` where present, else computed."""
-    from clara_benchmark.extract import iter_feature_batches
-    from clara_benchmark.featurestore import FeatureStore, FeatureStoreWriter
+    """Features of ``paths`` in name order: reused from ``features_dir`` where present, else computed (and
+    saved as a feature store in ``save_dir`` when given)."""
+    from clara_benchmark.extract import iter_features_with_store
+    from clara_benchmark.featurestore import FeatureStoreWriter
 
-    known: dict = {}
-    if features_dir is not None:
-        try:
-            known = FeatureStore(features_dir).lookup(p.name for p in paths)
-        except (OSError, ValueError) as exc:
-            raise ClaraError(f"{features_dir}: cannot read feature store ({exc})") from None
-    todo = [p for p in paths if p.name not in known]
-    computed: dict = {}
+    got: dict[str, tuple[str, int, np.ndarray]] = {}
     failures: list[tuple[str, str]] = []
-    writer = FeatureStoreWriter(save_dir) if save_dir is not None and todo else None
-    bar = ctx.progress(total=len(todo), desc="real features", unit="lc")
-    for batch in iter_feature_batches(todo, executor, batch_size):
-        for i, name in enumerate(batch.filenames):
-            computed[name] = (batch.paths[i], batch.tic_ids[i], batch.features[i])
-        failures.extend(batch.failures)
-        if writer is not None:
-            writer.write(batch)
-        bar.update(len(batch.paths) + len(batch.failures))
-    bar.close()
-    out = RealFeatures([], [], [], np.empty((0, N_FEATURES)), failures, reused=len(known))
+    reused = 0
+    writer = None
+    with ctx.progress(total=len(paths), desc="real features", unit="lc") as bar:
+        # a store that cannot be read raises FeatureStoreError: "<dir>: cannot read feature store (...)"
+        for batch in iter_features_with_store(paths, executor, batch_size, features_dir):
+            if batch.reused:
+                reused += len(batch.paths)
+            elif save_dir is not None:
+                writer = writer or FeatureStoreWriter(save_dir)
+                writer.write(batch)
+            for i, name in enumerate(batch.filenames):
+                got[name] = (batch.paths[i], batch.tic_ids[i], batch.features[i])
+            failures.extend(batch.failures)
+            bar.update(len(batch.paths) + len(batch.failures))
+    out = RealFeatures([], [], [], np.empty((0, N_FEATURES)), failures, reused=reused)
     rows = []
     for p in paths:
-        if p.name in known:
-            tic, vec = known[p.name]
-            out.paths.append(str(p))
-        elif p.name in computed:
-            path, tic, vec = computed[p.name]
-            out.paths.append(path)
-        else:
+        if p.name not in got:
             continue
+        path, tic, vec = got[p.name]
         out.filenames.append(p.name)
+        out.paths.append(path)
         out.tic_ids.append(int(tic))
         rows.append(vec)
     if rows:
