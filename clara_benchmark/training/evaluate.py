@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from clara_benchmark.config import EXECUTOR_KEYS_HELP, ClaraError, key
-from clara_benchmark.utils.io import atomic_write_bytes, atomic_write_text
+from clara_benchmark.utils.io import atomic_write_bytes, atomic_write_text, failure_rows, write_failures_csv
 
 GRID_AXES = ("depth_ppm", "period_days", "duration_hours")
 DEFAULT_GRID = {
@@ -355,9 +355,7 @@ def run(config: EvaluateConfig, ctx) -> int:
     bar.close()
     if failures:
         fpath = out_dir / f"evaluate_failures_{ctx.timestamp}.csv"
-        frame = pd.DataFrame(failures, columns=["path", "reason"])
-        frame.insert(0, "filename", [Path(p).name for p in frame["path"]])
-        atomic_write_text(fpath, frame.to_csv(index=False))
+        write_failures_csv(fpath, failure_rows(failures))
         ctx.log.main(f"{len(failures)} host light curve(s) could not be used; see {fpath}")
     if n_ok == 0:
         raise ClaraError("no usable host light curve: nothing to evaluate")

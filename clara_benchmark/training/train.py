@@ -22,7 +22,7 @@ import pandas as pd
 from clara_benchmark.config import EXECUTOR_KEYS_HELP, ClaraError, ConfigError, build_config, key
 from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES, FeatureError, clara4000
 from clara_benchmark.synthetic.transits import SyntheticSetSpec, generate_transit_set
-from clara_benchmark.utils.io import atomic_open, atomic_write_text
+from clara_benchmark.utils.io import atomic_open, atomic_write_text, failure_rows, write_failures_csv
 
 #: CLARA's selected models (CLARA_SPEC §4); all: max_depth 700, min_samples_leaf 1, gini, random_state 42
 CLARA_VARIANTS = {
@@ -304,12 +304,6 @@ def _names_digest(names: list[str]) -> str:
     return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
-def _write_failures(path: Path, failures: list[tuple[str, str]]) -> None:
-    frame = pd.DataFrame(failures, columns=["path", "reason"])
-    frame.insert(0, "filename", [Path(p).name for p in frame["path"]])
-    atomic_write_text(path, frame.to_csv(index=False))
-
-
 # ------------------------------------------------------------------------------------------------ run
 
 
@@ -337,7 +331,7 @@ def run(config: TrainConfig, ctx) -> int:
     feature_seconds = time.perf_counter() - t0
     if real.failures:
         fpath = out_dir / f"train_failures_{ctx.timestamp}.csv"
-        _write_failures(fpath, real.failures)
+        write_failures_csv(fpath, failure_rows(real.failures))
         ctx.log.main(f"{len(real.failures)} real light curve(s) could not be used; see {fpath}")
         for path, reason in real.failures:
             ctx.log.log(f"failed: {path}: {reason}")
