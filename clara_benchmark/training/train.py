@@ -19,7 +19,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clara_benchmark.config import EXECUTOR_KEYS_HELP, ClaraError, ConfigError, build_config, key
+from clara_benchmark.config import (
+    ClaraError,
+    ConfigError,
+    batch_size_key,
+    build_config,
+    executor_key,
+    key,
+    max_workers_key,
+    scheduler_address_key,
+)
 from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES, FeatureError, clara4000
 from clara_benchmark.synthetic.transits import SyntheticSetSpec, generate_transit_set
 from clara_benchmark.utils.io import atomic_open, atomic_write_text, failure_rows, write_failures_csv
@@ -171,12 +180,10 @@ class TrainConfig:
         None,
         exists="dir",
     )
-    max_workers: int = key("Number of worker processes (features) and forest jobs", "int", 4, minimum=1)
-    batch_size: int = key("Light curves per task sent to a worker", "int", 32, minimum=1)
-    executor: str = key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
-    scheduler_address: str | None = key(
-        'Dask scheduler address (executor "dask"); none = a local cluster', "str", None
-    )
+    max_workers: int = max_workers_key("Number of worker processes (features) and forest jobs")
+    batch_size: int = batch_size_key(32)
+    executor: str = executor_key()
+    scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
         try:
