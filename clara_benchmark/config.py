@@ -229,6 +229,27 @@ def check_model_path(enabled: bool, path: Path | None, name: str, flag: str) -> 
 EXECUTOR_KEYS_HELP = 'Where work runs: "local" (processes on this machine) or "dask"'
 
 
+# The keys ``executors.get_executor`` reads, declared once so that every command gives them the same help,
+# choices and checks. Where a command's default or wording differs (batch_size, train's max_workers) the
+# caller says so at the field.
+
+
+def max_workers_key(help: str = "Number of worker processes", default: int = 4):
+    return key(help, "int", default, minimum=1)
+
+
+def batch_size_key(default: int, help: str = "Light curves per task sent to a worker"):
+    return key(help, "int", default, minimum=1)
+
+
+def executor_key():
+    return key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
+
+
+def scheduler_address_key():
+    return key('Dask scheduler address (executor "dask"); none = a local cluster', "str", None)
+
+
 @dataclass
 class DownloadBlock:
     """One block of a download config (the seed keys them by sector: {"1": {...}, "5": {...}})."""
@@ -288,7 +309,7 @@ class ScoreConfig:
     output_dir: Path = key(
         "Directory for the score CSVs (created when missing)", "path", required=True, exists="outdir"
     )
-    max_workers: int = key("Number of worker processes", "int", 4, minimum=1)
+    max_workers: int = max_workers_key()
     use_p3: bool = key("Score with the P3 model", "bool", False)
     use_p5: bool = key("Score with the P5 model", "bool", False)
     use_p9: bool = key("Score with the P9 model", "bool", False)
@@ -307,11 +328,9 @@ class ScoreConfig:
     save_features: bool = key(
         "Also save the clara-4000 feature matrix for reuse by sim and train", "bool", False
     )
-    batch_size: int = key("Light curves per task sent to a worker", "int", 64, minimum=1)
-    executor: str = key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
-    scheduler_address: str | None = key(
-        'Dask scheduler address (executor "dask"); none = a local cluster', "str", None
-    )
+    batch_size: int = batch_size_key(64)
+    executor: str = executor_key()
+    scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
         if self.calculate_wrss_p3p9 and not (self.use_p3 and self.use_p9):
@@ -370,7 +389,7 @@ class SimConfig:
     simbad_labelled_pca_features_path: Path = key(
         "Reference CSV (0..N-1, label, filename)", "path", required=True, exists="file"
     )
-    max_workers: int = key("Number of worker processes", "int", 4, minimum=1)
+    max_workers: int = max_workers_key()
     trust_pickles: bool = key(
         "Load a .pkl PCA whose sha256 is not a known CLARA release (runs its code!)", "bool", False
     )
@@ -381,11 +400,9 @@ class SimConfig:
         None,
         exists="dir",
     )
-    batch_size: int = key("Light curves per task sent to a worker", "int", 64, minimum=1)
-    executor: str = key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
-    scheduler_address: str | None = key(
-        'Dask scheduler address (executor "dask"); none = a local cluster', "str", None
-    )
+    batch_size: int = batch_size_key(64)
+    executor: str = executor_key()
+    scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
         if self.gt_wrss_threshold is None and self.input_df_sql is None:

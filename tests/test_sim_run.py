@@ -175,6 +175,17 @@ def test_all_candidates_failing_is_a_run_error(tmp_path, refset):
     assert "none of the 2 candidates could be labelled" in logs
 
 
+def test_unreadable_feature_store_is_a_run_error_naming_features_path(tmp_path, refset):
+    store = tmp_path / "damaged"
+    shutil.copytree(refset["store"], store)
+    part = next(store.glob("part-*.npz"))
+    part.write_bytes(part.read_bytes()[:3000])  # a shard cut short (e.g. a copy that stopped)
+    code, _, _, logs = run_sim(tmp_path, refset, wrss_rows(sorted(refset["labels"])[:2]), features_path=store)
+    assert code == 1
+    assert f'features_path "{store}": cannot read the feature store (' in logs
+    assert "Traceback" not in logs
+
+
 def test_wrss_threshold_and_label_group_filter(tmp_path, refset):
     labels = refset["labels"]
     names = sorted(labels)

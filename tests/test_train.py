@@ -154,6 +154,23 @@ def test_model_file_round_trip(tmp_path):
     assert got["oob"] == 0.5 and got["t"] == [1, 2]
 
 
+def test_unreadable_feature_store_is_a_run_error(sim, tmp_path):
+    store = tmp_path / "features"
+    store.mkdir()
+    (store / "part-00000.npz").write_bytes(b"")  # an empty shard
+    code, logs = run_train(
+        tmp_path,
+        input_dirs=[str(sim)],
+        output_dir=str(tmp_path / "out"),
+        variants={"A": VARIANTS["A"]},
+        features_dir=str(store),
+    )
+    assert code == 1
+    text = (logs / "main.log").read_text()
+    assert f"{store}: cannot read feature store (" in text and "Traceback" not in text
+    assert not list((tmp_path / "out").glob("*.skops"))
+
+
 # ------------------------------------------------------------------------------------------ config errors
 
 

@@ -7,7 +7,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from clara_benchmark.config import EXECUTOR_KEYS_HELP, key
+from clara_benchmark.config import (
+    batch_size_key,
+    executor_key,
+    key,
+    max_workers_key,
+    scheduler_address_key,
+)
 
 DEFAULT_COMPONENTS = 50
 
@@ -46,12 +52,10 @@ class ReferenceConfig:
     features_path: Path | None = key(
         "Feature directory written by score (save_features) to reuse", "path", None, exists="dir"
     )
-    max_workers: int = key("Number of worker processes", "int", 4, minimum=1)
-    batch_size: int = key("Light curves per task sent to a worker", "int", 64, minimum=1)
-    executor: str = key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
-    scheduler_address: str | None = key(
-        'Dask scheduler address (executor "dask"); none = a local cluster', "str", None
-    )
+    max_workers: int = max_workers_key()
+    batch_size: int = batch_size_key(64)
+    executor: str = executor_key()
+    scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
         if os.sep in self.name or (os.altsep and os.altsep in self.name) or self.name in (".", ".."):

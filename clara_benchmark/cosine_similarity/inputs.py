@@ -10,11 +10,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
-
 from clara_benchmark.config import ClaraError
-from clara_benchmark.extract import FeatureBatch, iter_feature_batches
-from clara_benchmark.featurestore import FeatureStore
+from clara_benchmark.extract import FeatureBatch, FeatureStoreError, iter_features_with_store
 
 NOT_FOUND = "file not found in fits_dir"
 
@@ -63,43 +60,22 @@ def iter_features(
     batch_size: int = 64,
     features_path: str | os.PathLike | None = None,
 ) -> Iterator[FeatureBatch]:
-    """Feature batches for the files named ``names`` (base names, each once).
+    """Feature batches for the files named ``names`` (base names, each once), keyed by ``filenames``.
 
-    Vectors already in the feature store at ``features_path`` (written by ``score``) are reused; only the
-    rest are read and computed by ``executor``. A name with no file becomes a failure row; a damaged file
-    becomes a failure row with the reader's reason. The store is streamed shard by shard, so memory stays
-    bounded by one shard however many candidates there are.
+    Vectors already in the feature store at ``features_path`` (written by ``score``) are reused, streamed
+    shard by shard; only the rest are found in ``fits_dir`` and computed by ``executor``. A name with no
+    file becomes a failure row; a damaged file becomes a failure row with the reader's reason.
     """
-    wanted = dict.fromkeys(names)
-    if features_path is not None:
-        try:
-            store = FeatureStore(features_path)
-            for stored in store.iter_batches():
-                keep, paths = [], []
-                for i, name in enumerate(stored.filenames):
-                    if name in wanted:
-                        del wanted[name]
-                        keep.append(i)
-                        paths.append(str(finder.fits_dir / name))
-                if keep:
-                    yield FeatureBatch(
-                        paths=paths,
-                        tic_ids=[stored.tic_ids[i] for i in keep],
-                        features=np.asarray(stored.features[keep]),
-                    )
-        except (OSError, ValueError, KeyError) as exc:
-            raise ClaraError(
-                f'features_path "{features_path}": cannot read the feature store ({exc})'
-            ) from None
-    to_compute: list[Path] = []
-    missing: list[tuple[str, str]] = []
-    for name in wanted:
-        path = finder.find(name)
-        if path is None:
-            missing.append((str(finder.fits_dir / name), NOT_FOUND))
-        else:
-            to_compute.append(path)
-    if missing:
-        yield FeatureBatch(failures=missing)
-    if to_compute:
-        yield from iter_feature_batches(to_compute, executor, batch_size)
+    try:
+        yield from iter_features_with_store(
+            (finder.fits_dir / name for name in names),
+            executor,
+            batch_size,
+            features_path,
+            locate=lambda path: finder.find(path.name),
+            not_found=NOT_FOUND,
+        )
+    except FeatureStoreError as exc:
+        raise ClaraError(
+            f'features_path "{features_path}": cannot read the feature store ({exc.reason})'
+        ) from None

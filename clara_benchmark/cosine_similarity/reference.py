@@ -26,7 +26,7 @@ from clara_benchmark.executors import get_executor
 from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES
 from clara_benchmark.lightcurve import LightCurveError, read_lightcurve, tic_from_filename
 from clara_benchmark.modelio import load_model, save_model
-from clara_benchmark.utils.io import atomic_write_bytes, atomic_write_text, sha256_file
+from clara_benchmark.utils.io import atomic_write_bytes, failure_rows, sha256_file, write_failures_csv
 
 REFERENCE_KIND = "clara reference PCA"
 
@@ -283,13 +283,6 @@ def resolve_labels(
 # the command
 
 
-def _failures_csv(failures: list[tuple[str, str]]) -> str:
-    table = pd.DataFrame(
-        [(os.path.basename(p), p, r) for p, r in failures], columns=["filename", "path", "reason"]
-    )
-    return table.to_csv(index=False)
-
-
 def run(config: ReferenceConfig, ctx) -> int:
     """Build a reference set; exit 0, or 1 when fewer than two labelled light curves could be used."""
     model_path, csv_path, failures_path = output_paths(config.output_dir, config.name)
@@ -315,7 +308,7 @@ def run(config: ReferenceConfig, ctx) -> int:
             bar.update(len(batch.paths) + len(batch.failures))
     for path, reason in failures:
         ctx.log.log(f"failed: {path}: {reason}")
-    atomic_write_text(failures_path, _failures_csv(failures))
+    write_failures_csv(failures_path, failure_rows(failures))
     if failures:
         ctx.log.main(f"{len(failures)} labelled objects could not be used: see {failures_path}")
 

@@ -22,11 +22,10 @@ from clara_benchmark.cosine_similarity.inputs import FitsFinder, iter_features
 from clara_benchmark.cosine_similarity.match import match, project
 from clara_benchmark.cosine_similarity.reference import csv_matches_model, describe, load_reference_set
 from clara_benchmark.executors import get_executor
-from clara_benchmark.utils.io import atomic_write_text
+from clara_benchmark.utils.io import atomic_write_text, failure_rows, write_failures_csv
 
 WRSS_NORM = "score_weighted_root_sumnorm"
 RESULT_COLUMNS = ("matched_label", "matched_filename", "label_group", "similarity_score")
-FAILURE_COLUMNS = ("filename", "path", "reason")
 
 
 def topk_columns(k: int) -> list[str]:
@@ -172,9 +171,9 @@ def run(config: SimConfig, ctx) -> int:
         )
     results, failures, k = label_candidates(config, ctx, ref, wanted)
 
-    failure_rows = [(os.path.basename(p), p, r) for p, r in failures]
-    failure_rows += [("", "", f"candidate row {i + 1} has no filename") for i in no_name]
-    for row in failure_rows:
+    failed = failure_rows(failures)
+    failed += [("", "", f"candidate row {i + 1} has no filename") for i in no_name]
+    for row in failed:
         ctx.log.log(f"failed: {row[1] or row[0]}: {row[2]}")
 
     # join by file name: a row gets exactly the result computed from its own file
@@ -197,15 +196,15 @@ def run(config: SimConfig, ctx) -> int:
     out_path = Path(config.output_dir) / f"cosine_similarity_scores_{ctx.timestamp}.csv"
     failures_path = Path(config.output_dir) / f"cosine_similarity_failures_{ctx.timestamp}.csv"
     _write_csv(out_path, saved)
-    _write_csv(failures_path, pd.DataFrame(failure_rows, columns=list(FAILURE_COLUMNS)))
+    write_failures_csv(failures_path, failed)
 
     counts = labelled["label_group"].value_counts()
     summary = ", ".join(f"{g} {int(counts.get(g, 0))}" for g in sorted(counts.index))
     ctx.log.main(
-        f"labelled {len(labelled)} candidate rows ({summary or 'none'}); {len(failure_rows)} failed; "
+        f"labelled {len(labelled)} candidate rows ({summary or 'none'}); {len(failed)} failed; "
         f"wrote {len(saved)} rows (save_label_groups {groups if groups == 'all' else list(groups)}) → {out_path}"
     )
-    if failure_rows:
+    if failed:
         ctx.log.main(f"failures with reasons → {failures_path}")
     if len(candidates) and labelled.empty:
         raise ClaraError(

@@ -17,8 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clara_benchmark.config import EXECUTOR_KEYS_HELP, ClaraError, key
-from clara_benchmark.utils.io import atomic_write_bytes, atomic_write_text
+from clara_benchmark.config import (
+    ClaraError,
+    batch_size_key,
+    executor_key,
+    key,
+    max_workers_key,
+    scheduler_address_key,
+)
+from clara_benchmark.utils.io import atomic_write_bytes, atomic_write_text, failure_rows, write_failures_csv
 
 GRID_AXES = ("depth_ppm", "period_days", "duration_hours")
 DEFAULT_GRID = {
@@ -87,12 +94,10 @@ class EvaluateConfig:
     trust_pickles: bool = key(
         "Load .pkl models whose sha256 is not a known CLARA release (runs their code!)", "bool", False
     )
-    max_workers: int = key("Number of worker processes", "int", 4, minimum=1)
-    batch_size: int = key("Hosts per task sent to a worker", "int", 2, minimum=1)
-    executor: str = key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
-    scheduler_address: str | None = key(
-        'Dask scheduler address (executor "dask"); none = a local cluster', "str", None
-    )
+    max_workers: int = max_workers_key()
+    batch_size: int = batch_size_key(2, "Hosts per task sent to a worker")
+    executor: str = executor_key()
+    scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
         try:
@@ -355,9 +360,7 @@ def run(config: EvaluateConfig, ctx) -> int:
     bar.close()
     if failures:
         fpath = out_dir / f"evaluate_failures_{ctx.timestamp}.csv"
-        frame = pd.DataFrame(failures, columns=["path", "reason"])
-        frame.insert(0, "filename", [Path(p).name for p in frame["path"]])
-        atomic_write_text(fpath, frame.to_csv(index=False))
+        write_failures_csv(fpath, failure_rows(failures))
         ctx.log.main(f"{len(failures)} host light curve(s) could not be used; see {fpath}")
     if n_ok == 0:
         raise ClaraError("no usable host light curve: nothing to evaluate")

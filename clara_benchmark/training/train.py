@@ -19,10 +19,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clara_benchmark.config import EXECUTOR_KEYS_HELP, ClaraError, ConfigError, build_config, key
+from clara_benchmark.config import (
+    ClaraError,
+    ConfigError,
+    batch_size_key,
+    build_config,
+    executor_key,
+    key,
+    max_workers_key,
+    scheduler_address_key,
+)
 from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES, FeatureError, clara4000
 from clara_benchmark.synthetic.transits import SyntheticSetSpec, generate_transit_set
-from clara_benchmark.utils.io import atomic_open, atomic_write_text
+from clara_benchmark.utils.io import atomic_open, atomic_write_text, failure_rows, write_failures_csv
 
 #: CLARA's selected models (CLARA_SPEC §4); all: max_depth 700, min_samples_leaf 1, gini, random_state 42
 CLARA_VARIANTS = {
@@ -171,12 +180,10 @@ class TrainConfig:
         None,
         exists="dir",
     )
-    max_workers: int = key("Number of worker processes (features) and forest jobs", "int", 4, minimum=1)
-    batch_size: int = key("Light curves per task sent to a worker", "int", 32, minimum=1)
-    executor: str = key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
-    scheduler_address: str | None = key(
-        'Dask scheduler address (executor "dask"); none = a local cluster', "str", None
-    )
+    max_workers: int = max_workers_key("Number of worker processes (features) and forest jobs")
+    batch_size: int = batch_size_key(32)
+    executor: str = executor_key()
+    scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
         try:
@@ -230,41 +237,35 @@ class RealFeatures:
 def real_features(
     paths: list[Path], executor, batch_size: int, features_dir: Path | None, ctx, save_dir=None
 ):
-    """Features of ``paths`` in name order: reused from ``features_dir`` where present, else computed."""
-    from clara_benchmark.extract import iter_feature_batches
-    from clara_benchmark.featurestore import FeatureStore, FeatureStoreWriter
+    """Features of ``paths`` in name order: reused from ``features_dir`` where present, else computed (and
+    saved as a feature store in ``save_dir`` when given)."""
+    from clara_benchmark.extract import iter_features_with_store
+    from clara_benchmark.featurestore import FeatureStoreWriter
 
-    known: dict = {}
-    if features_dir is not None:
-        try:
-            known = FeatureStore(features_dir).lookup(p.name for p in paths)
-        except (OSError, ValueError) as exc:
-            raise ClaraError(f"{features_dir}: cannot read feature store ({exc})") from None
-    todo = [p for p in paths if p.name not in known]
-    computed: dict = {}
+    got: dict[str, tuple[str, int, np.ndarray]] = {}
     failures: list[tuple[str, str]] = []
-    writer = FeatureStoreWriter(save_dir) if save_dir is not None and todo else None
-    bar = ctx.progress(total=len(todo), desc="real features", unit="lc")
-    for batch in iter_feature_batches(todo, executor, batch_size):
-        for i, name in enumerate(batch.filenames):
-            computed[name] = (batch.paths[i], batch.tic_ids[i], batch.features[i])
-        failures.extend(batch.failures)
-        if writer is not None:
-            writer.write(batch)
-        bar.update(len(batch.paths) + len(batch.failures))
-    bar.close()
-    out = RealFeatures([], [], [], np.empty((0, N_FEATURES)), failures, reused=len(known))
+    reused = 0
+    writer = None
+    with ctx.progress(total=len(paths), desc="real features", unit="lc") as bar:
+        # a store that cannot be read raises FeatureStoreError: "<dir>: cannot read feature store (...)"
+        for batch in iter_features_with_store(paths, executor, batch_size, features_dir):
+            if batch.reused:
+                reused += len(batch.paths)
+            elif save_dir is not None:
+                writer = writer or FeatureStoreWriter(save_dir)
+                writer.write(batch)
+            for i, name in enumerate(batch.filenames):
+                got[name] = (batch.paths[i], batch.tic_ids[i], batch.features[i])
+            failures.extend(batch.failures)
+            bar.update(len(batch.paths) + len(batch.failures))
+    out = RealFeatures([], [], [], np.empty((0, N_FEATURES)), failures, reused=reused)
     rows = []
     for p in paths:
-        if p.name in known:
-            tic, vec = known[p.name]
-            out.paths.append(str(p))
-        elif p.name in computed:
-            path, tic, vec = computed[p.name]
-            out.paths.append(path)
-        else:
+        if p.name not in got:
             continue
+        path, tic, vec = got[p.name]
         out.filenames.append(p.name)
+        out.paths.append(path)
         out.tic_ids.append(int(tic))
         rows.append(vec)
     if rows:
@@ -310,12 +311,6 @@ def _names_digest(names: list[str]) -> str:
     return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
-def _write_failures(path: Path, failures: list[tuple[str, str]]) -> None:
-    frame = pd.DataFrame(failures, columns=["path", "reason"])
-    frame.insert(0, "filename", [Path(p).name for p in frame["path"]])
-    atomic_write_text(path, frame.to_csv(index=False))
-
-
 # ------------------------------------------------------------------------------------------------ run
 
 
@@ -343,7 +338,7 @@ def run(config: TrainConfig, ctx) -> int:
     feature_seconds = time.perf_counter() - t0
     if real.failures:
         fpath = out_dir / f"train_failures_{ctx.timestamp}.csv"
-        _write_failures(fpath, real.failures)
+        write_failures_csv(fpath, failure_rows(real.failures))
         ctx.log.main(f"{len(real.failures)} real light curve(s) could not be used; see {fpath}")
         for path, reason in real.failures:
             ctx.log.log(f"failed: {path}: {reason}")

@@ -35,7 +35,13 @@ from clara_benchmark.featurestore import FeatureStoreWriter
 from clara_benchmark.urf_scoring import worker
 from clara_benchmark.urf_scoring.worker import ModelSpec, ScoredBatch
 from clara_benchmark.urf_scoring.wrss import wrss_p3p9
-from clara_benchmark.utils.io import atomic_open, atomic_write_bytes, atomic_write_text, sha256_file
+from clara_benchmark.utils.io import (
+    atomic_open,
+    atomic_write_bytes,
+    atomic_write_text,
+    sha256_file,
+    write_failures_csv,
+)
 
 MODEL_NAMES = ("p3", "p5", "p9")
 SCORE_COLUMNS = ["tic", "filename", "anomaly_score"]
@@ -322,7 +328,9 @@ def assemble_outputs(config: ScoreConfig, work: Path, timestamp: str, names: lis
         tables[name] = write_scores_csv(path, scored, name)
         outputs[f"{name.upper()} scores"] = path
     failures_path = output_dir / f"failures_{timestamp}.csv"
-    _write_csv(failures_path, FAILURE_COLUMNS, failed[FAILURE_COLUMNS].itertuples(index=False, name=None))
+    write_failures_csv(
+        failures_path, failed[FAILURE_COLUMNS].itertuples(index=False, name=None), FAILURE_COLUMNS
+    )
     outputs["failures"] = failures_path
     if config.calculate_wrss_p3p9:
         path, record = write_wrss(output_dir, timestamp, tables["p3"], tables["p9"])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -50,6 +51,25 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_open(path, "wb") as fh:
         fh.write(data)
+
+
+def failure_rows(failures: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """``(filename, path, reason)`` rows from ``(path, reason)`` pairs, the layout of most failures CSVs."""
+    return [(os.path.basename(p), p, reason) for p, reason in failures]
+
+
+def write_failures_csv(
+    path: str | os.PathLike, rows: Iterable[Sequence], columns: Sequence[str] = ("filename", "path", "reason")
+) -> None:
+    """Write a failures table (one row per file that could not be used, with why) atomically.
+
+    Every command writes its failures through here, each with its own documented columns (score's
+    ``filename,reason``; sim, reference, train and evaluate's ``filename,path,reason``).
+    """
+    with atomic_open(path, "w", newline="") as fh:
+        out = csv.writer(fh, lineterminator="\n")
+        out.writerow(columns)
+        out.writerows(rows)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
