@@ -119,7 +119,7 @@ def config_keys(cls) -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(cls)}
 
 
-def build_config(cls, raw: dict, source: str, base_dir: Path | None = None, cli_keys=()):
+def build_config(cls, raw: dict, source: str, cli_keys=()):
     """Validate ``raw`` (a dict from JSON and/or the command line) against ``cls`` and build it.
 
     Relative paths are taken relative to the current directory, as the seed's users expect.
