@@ -169,19 +169,25 @@ def test_download_block_errors(cli, tmp_path):
     one_error_line(cli("download", "--config", cfg), 'missing required key "sector_number"')
 
 
-def test_sim_label_groups_checked(tmp_path):
+@pytest.fixture
+def sim_raw(tmp_path):
+    """A valid sim config (placeholder files: sim is not run, only its config is loaded)."""
     (tmp_path / "fits").mkdir()
     for name in ("in.csv", "pca.skops", "ref.csv"):
         (tmp_path / name).write_text("x")
-    raw = {
+    return {
         "fits_dir": str(tmp_path / "fits"),
         "input_df_path": str(tmp_path / "in.csv"),
         "output_dir": "o",
         "gt_wrss_threshold": 0.5,
-        "save_label_groups": ["planet_lik"],
+        "save_label_groups": "all",
         "simbad_labelled_pca_model_path": str(tmp_path / "pca.skops"),
         "simbad_labelled_pca_features_path": str(tmp_path / "ref.csv"),
     }
+
+
+def test_sim_label_groups_checked(tmp_path, sim_raw):
+    raw = {**sim_raw, "save_label_groups": ["planet_lik"]}
     cfg = write(tmp_path / "s.json", raw)
     from clara_benchmark.config import SimConfig
 
@@ -261,19 +267,8 @@ def test_config_with_byte_order_mark(tmp_path, score_cfg):
     assert load_flat_config(ScoreConfig, cfg, {}).use_p3 is True
 
 
-def test_null_from_the_command_line(tmp_path):
-    (tmp_path / "fits").mkdir()
-    for name in ("in.csv", "pca.skops", "ref.csv"):
-        (tmp_path / name).write_text("x")
-    raw = {
-        "fits_dir": str(tmp_path / "fits"),
-        "input_df_path": str(tmp_path / "in.csv"),
-        "output_dir": "o",
-        "gt_wrss_threshold": 0.5,
-        "save_label_groups": "all",
-        "simbad_labelled_pca_model_path": str(tmp_path / "pca.skops"),
-        "simbad_labelled_pca_features_path": str(tmp_path / "ref.csv"),
-    }
+def test_null_from_the_command_line(tmp_path, sim_raw):
+    raw = sim_raw
     cfg = write(tmp_path / "s.json", raw)
     from clara_benchmark import cli as cli_module
     from clara_benchmark.config import SimConfig
@@ -315,3 +310,20 @@ def test_help_survives_a_cp1252_console(cli):
 def test_download_base_url_must_be_http(cli, tmp_path):
     cfg = write(tmp_path / "d.json", {"1": {"sector_number": 1, "max_downloads": 1, "base_url": "ftp://x/"}})
     one_error_line(cli("download", "--config", cfg), '"base_url" must be an http(s) URL')
+
+
+def test_a_command_imports_only_its_own_config_module():
+    """Start-up cost: `clara score` must not import train's, evaluate's or the demo's modules (pandas)."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    code = (
+        "import sys; from clara_benchmark import cli; cli.build_parser(only='score');"
+        "print(sorted(m for m in ('pandas', 'clara_benchmark.demo', 'clara_benchmark.training.train') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
