@@ -18,20 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clara_benchmark.exceptions import ClaraError, ConfigError  # noqa: F401 (re-exported)
+
 # ---------------------------------------------------------------------------------------------------------
 # machinery
-
-
-class ClaraError(Exception):
-    """A run-level problem with a clear one-line message; the CLI prints it without a traceback."""
-
-    exit_code = 1
-
-
-class ConfigError(ClaraError):
-    """A bad config: the message names the file and the key; exit code 2."""
-
-    exit_code = 2
 
 
 KINDS = ("str", "int", "float", "bool", "path", "list[path]", "list[str]", "str|list[str]", "dict")

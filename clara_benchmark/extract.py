@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from clara_benchmark.config import ClaraError
-from clara_benchmark.features import N_FEATURES, FeatureError, clara4000
-from clara_benchmark.lightcurve import LightCurveError, read_lightcurve
+from clara_benchmark.exceptions import FeatureError, FeatureStoreError, LightCurveError
+from clara_benchmark.features import N_FEATURES, clara4000
+from clara_benchmark.lightcurve import read_lightcurve
 
 
 @dataclass
@@ -82,15 +82,6 @@ def iter_feature_batches(paths: list[Path], executor, batch_size: int = 64) -> I
 
     tasks = ([str(p) for p in chunk] for chunk in batched(paths, batch_size))
     yield from executor.imap(extract_batch, tasks)
-
-
-class FeatureStoreError(ClaraError):
-    """A feature store that cannot be read; ``directory`` and ``reason`` let a command word its own message."""
-
-    def __init__(self, directory: str | os.PathLike, reason: Exception):
-        self.directory = directory
-        self.reason = reason
-        super().__init__(f"{directory}: cannot read feature store ({reason})")
 
 
 def _stored_batches(features_dir: str | os.PathLike) -> Iterator[FeatureBatch]:

@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from clara_benchmark.exceptions import FeatureError
+
 FEATURE_SPEC_VERSION = "clara-4000/1"
 N_FLUX = 3000
 N_FREQ = 1000
@@ -56,10 +58,6 @@ MIN_POINTS = 10
 NUFFT_EPS = 1e-14
 #: above this (max |t − centre|) × (max angular frequency) the NUFFT grid would be huge: sum directly
 MAX_NUFFT_SPAN_BAND = 1e6
-
-
-class FeatureError(ValueError):
-    """A light curve whose features cannot be computed (too short, constant, all-NaN)."""
 
 
 def _stored_float(flux: np.ndarray) -> np.ndarray:

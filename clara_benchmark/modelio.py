@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from clara_benchmark import __version__
-from clara_benchmark.config import ConfigError
+from clara_benchmark.exceptions import ModelFileError
 from clara_benchmark.utils.io import atomic_write_bytes, sha256_file
 
 #: sha256 of the files CLARA published (models and PCA), see shared/data/clara_published/SHA256SUMS
@@ -38,10 +38,6 @@ TRUSTED_TYPES = [
     "builtins.list",
     "builtins.str",
 ]
-
-
-class ModelFileError(ConfigError):
-    """A model file that clara refuses or cannot read; the message names the file and what to do."""
 
 
 def library_versions() -> dict[str, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clara_benchmark.config import ClaraError
+from clara_benchmark.exceptions import ClaraError, ReportInputError  # noqa: F401 (re-exported)
 
 MODELS = ("p3", "p5", "p9")
 TIMESTAMP = r"(\d{8}_\d{6})"
@@ -40,10 +40,6 @@ FAILURE_COLUMNS = {"filename": "str", "reason": "str"}  # score's failures_<ts>.
 SIM_COLUMNS = {"filename": "str", "matched_label": "str", "label_group": "str", "similarity_score": "num"}
 LABEL_GROUPS = ("planet_like", "binary_star", "stellar", "outlier", "unclassified")
 MISSING_WORDS = {"", "none", "nan", "null", "na", "n/a"}
-
-
-class ReportInputError(ClaraError):
-    """A report input that exists but cannot be used; the message names the file."""
 
 
 @dataclass

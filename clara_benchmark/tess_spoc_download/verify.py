@@ -21,10 +21,17 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-import fitsio
 import numpy as np
 
-from clara_benchmark.lightcurve import BLOCK, REQUIRED
+from clara_benchmark.fitsfile import (
+    GZIP_MAGIC,
+    FitsOpenError,
+    check_lightcurve_table,
+    fits_of_descriptor,
+    open_regular_file,
+    precheck,
+)
+from clara_benchmark.lightcurve import REQUIRED
 
 CARD = 80
 NEGATIVE_ZERO = 0xFFFFFFFF
@@ -117,51 +124,46 @@ def check_checksums(raw: bytes, offsets: list[dict]) -> int:
     return checked
 
 
-def open_as_lightcurve(path: str | os.PathLike, raw: bytes) -> list[dict]:
-    """Open the file with fitsio as a light curve (HDU 1 a non-empty binary table with the columns
-    ``read_lightcurve`` needs) and return every HDU's byte offsets.
+def open_as_lightcurve(fd: int, path: str | os.PathLike, raw: bytes) -> list[dict]:
+    """Open the file behind the descriptor ``fd`` as a light curve (``fitsfile.check_lightcurve_table``:
+    HDU 1 a non-empty binary table with the columns ``read_lightcurve`` needs) and return every HDU's
+    byte offsets. cfitsio gets the descriptor's path, never the name (``fitsfile.open_fits``).
 
     Reading the columns themselves would add nothing once the bytes are known intact, and cost more than
     the rest of the verification together.
     """
-    if not raw:
-        raise VerifyError("empty file (0 bytes)")
-    if not raw.startswith(b"SIMPLE  =") or raw[29:30] != b"T":
-        raise VerifyError("not a FITS file (no SIMPLE = T card at the start)")
-    if len(raw) % BLOCK:
-        raise VerifyError(
-            f"truncated FITS file ({len(raw)} bytes is not a whole number of {BLOCK}-byte blocks)"
-        )
     try:
-        with fitsio.FITS(str(path)) as fits:
+        precheck(raw[:80], len(raw))
+        if raw.startswith(GZIP_MAGIC):
+            raise FitsOpenError("a compressed (gzip) file, not the FITS file the server should send")
+        with fits_of_descriptor(fd, path) as fits:
             offsets = [hdu.get_offsets() for hdu in fits]
-            if len(offsets) < 2:
-                raise VerifyError("no light-curve table (HDU 1 is missing)")
-            table = fits[1]
-            if table.get_exttype() != "BINARY_TBL":
-                raise VerifyError(f"HDU 1 is {table.get_exttype()}, not a binary light-curve table")
-            missing = [c for c in REQUIRED if c not in table.get_colnames()]
-            if missing:
-                raise VerifyError(f"HDU 1 has no column {', '.join(missing)}")
-            if table.get_nrows() == 0:
-                raise VerifyError("light-curve table is empty (0 rows)")
-    except VerifyError:
-        raise
+            check_lightcurve_table(fits, REQUIRED)
+    except FitsOpenError as exc:
+        raise VerifyError(exc.reason) from None
     except (OSError, ValueError, RuntimeError) as exc:
         raise VerifyError(f"truncated or damaged FITS file ({' '.join(str(exc).split())[:200]})") from None
     return offsets
 
 
 def verify_lightcurve_file(path: str | os.PathLike, expected_size: int | None = None) -> Verified:
-    """Raise ``VerifyError`` unless ``path`` is a complete light curve with intact checksums."""
+    """Raise ``VerifyError`` unless ``path`` is a complete light curve with intact checksums.
+
+    The file is opened once; its bytes, the FITS library's view and the sha256 all come from that one
+    descriptor.
+    """
     try:
-        with open(path, "rb") as fh:
+        fd = open_regular_file(path)
+    except FitsOpenError as exc:
+        raise VerifyError(exc.reason) from None
+    try:
+        with os.fdopen(os.dup(fd), "rb") as fh:
             raw = fh.read()
-    except OSError as exc:
-        raise VerifyError(f"cannot read file: {exc.strerror}") from None
-    if expected_size is not None and len(raw) != expected_size:
-        raise VerifyError(f"size {len(raw)} bytes, server announced {expected_size}")
-    offsets = open_as_lightcurve(path, raw)
+        if expected_size is not None and len(raw) != expected_size:
+            raise VerifyError(f"size {len(raw)} bytes, server announced {expected_size}")
+        offsets = open_as_lightcurve(fd, path, raw)
+    finally:
+        os.close(fd)
     check_structure(raw, offsets)
     hdus = check_checksums(raw, offsets)
     return Verified(size=len(raw), sha256=hashlib.sha256(raw).hexdigest(), hdus_checksummed=hdus)

@@ -1,0 +1,175 @@
+"""Opening a FITS file so that its name is only a name, and the one structural check of a light-curve file.
+
+cfitsio (behind fitsio) reads a file *name* as a small language: ``a(b.py)`` copies ``a`` to ``b.py``,
+``x[1]`` is an extension or a row filter, ``!x`` overwrites, ``|cmd``, ``mem://``, ``ftp://`` and ``-`` are
+special, and a missing ``x`` may be answered with ``x.gz``. A download script or a CSV chooses the names
+clara opens, so no name may ever reach cfitsio. ``open_fits`` opens the file itself (``os.open``: no
+interpretation at all), checks that it is a regular file, and hands cfitsio the descriptor's own path
+(``/proc/self/fd/N``, or ``/dev/fd/N``), whose characters are digits and slashes only. The descriptor also
+pins the file: what cfitsio reads is the file that was checked, even if the name is swapped meanwhile.
+
+``check_lightcurve_table`` is the structure every light-curve reader and the download verification
+require (HDU 1 a non-empty binary table with the wanted columns); both call it, so a damaged file gets
+the same words from ``score`` as from ``download``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import stat
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+BLOCK = 2880
+GZIP_MAGIC = b"\x1f\x8b"
+#: where this platform shows a process's open descriptors as paths; None: nowhere (then only plain names)
+FD_DIR = next((d for d in ("/proc/self/fd", "/dev/fd") if os.path.isdir(d)), None)
+#: names cfitsio reads literally, for platforms without FD_DIR
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_./\\-]+$")
+
+
+class FitsOpenError(OSError):
+    """The path cannot be opened as a FITS file; ``reason`` is one sentence for a failures row."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a FITS file"
+    if stat.S_ISFIFO(mode):
+        return "is a FIFO (named pipe), not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a regular file"
+    return "is not a regular file"
+
+
+def open_regular_file(path: str | os.PathLike, follow_symlinks: bool = True) -> int:
+    """A read-only descriptor of the regular file at ``path``; ``FitsOpenError`` for anything else.
+
+    Never blocks: a FIFO is opened non-blocking and refused. With ``follow_symlinks`` False a symbolic
+    link (the last component) is refused instead of followed.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        reason = "file does not exist"
+        with contextlib.suppress(OSError):
+            if os.path.islink(path):
+                reason = "broken symbolic link (its target does not exist)"
+        raise FitsOpenError(reason) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            text = "is a symbolic link (refused)" if not follow_symlinks else "symbolic link loop"
+            raise FitsOpenError(text) from None
+        if exc.errno == errno.ENXIO:  # a socket, or a FIFO with no writer on some systems
+            raise FitsOpenError("is not a regular file") from None
+        raise FitsOpenError(f"cannot open file: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FitsOpenError(_kind(st.st_mode))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def precheck(head: bytes, size: int) -> None:
+    """Cheap checks on the first bytes and the size, before any FITS library sees the file."""
+    if size == 0:
+        raise FitsOpenError("empty file (0 bytes)")
+    if head.startswith(GZIP_MAGIC):
+        return  # compressed: cfitsio inflates it, its own errors say what is wrong
+    if not head.startswith(b"SIMPLE  =") or head[29:30] != b"T":
+        raise FitsOpenError("not a FITS file (no SIMPLE = T card at the start)")
+    if size % BLOCK:
+        raise FitsOpenError(
+            f"truncated FITS file ({size} bytes is not a whole number of {BLOCK}-byte blocks)"
+        )
+
+
+def descriptor_path(fd: int, path: str | os.PathLike) -> str:
+    """The name to give cfitsio for an open descriptor: ``/proc/self/fd/N`` where the platform has it."""
+    if FD_DIR is not None:
+        return f"{FD_DIR}/{fd}"
+    text = os.fspath(path)
+    if not _PLAIN_NAME.match(text):
+        raise FitsOpenError(
+            "the file name has characters the FITS library would interpret; rename the file "
+            "(letters, digits, '_', '-', '.' only)"
+        )
+    return text
+
+
+@contextlib.contextmanager
+def open_fits(path: str | os.PathLike, follow_symlinks: bool = True) -> Iterator:
+    """``fitsio.FITS`` of the regular file at ``path``, opened so that no character of the name is
+    interpreted. Raises ``FitsOpenError`` (with a one-sentence ``reason``) for anything that is not a
+    regular FITS file; errors of the FITS library itself propagate."""
+    fd = open_regular_file(path, follow_symlinks=follow_symlinks)
+    try:
+        size = os.fstat(fd).st_size
+        precheck(os.pread(fd, 80, 0) if size else b"", size)
+        with fits_of_descriptor(fd, path) as fits:
+            yield fits
+    finally:
+        os.close(fd)
+
+
+def fits_of_descriptor(fd: int, path: str | os.PathLike):
+    """``fitsio.FITS`` reading the open descriptor ``fd`` (``path`` only for platforms without FD_DIR)."""
+    import fitsio
+
+    return fitsio.FITS(descriptor_path(fd, path))
+
+
+def check_lightcurve_table(fits, required: Iterable[str]) -> object:
+    """HDU 1 of an open FITS file, checked: a non-empty binary table with the ``required`` columns.
+
+    Returns the table HDU; raises ``FitsOpenError`` naming the first defect (and, for a missing column,
+    the columns the table does have).
+    """
+    if len(fits) < 2:
+        raise FitsOpenError("no light-curve table (HDU 1 is missing: image-only FITS?)")
+    table = fits[1]
+    if table.get_exttype() != "BINARY_TBL":
+        raise FitsOpenError(f"HDU 1 is {table.get_exttype()}, not a binary light-curve table")
+    names = [str(c).upper() for c in table.get_colnames()]
+    missing = [c for c in required if c.upper() not in names]
+    if missing:
+        have = ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
+        raise FitsOpenError(f"HDU 1 has no column {', '.join(missing)} (it has: {have or 'none'})")
+    if table.get_nrows() == 0:
+        raise FitsOpenError("light-curve table is empty (0 rows)")
+    return table
+
+
+def damaged_reason(exc: BaseException) -> str:
+    """One sentence for an error of the FITS library on a file that passed ``precheck``."""
+    text = " ".join(str(exc).split())
+    lowered = text.lower()
+    cause = (
+        "truncated or damaged FITS file"
+        if "end of file" in lowered or "eof" in lowered
+        else "damaged FITS file"
+    )
+    return f"{cause} ({text[:200]})"
+
+
+def is_fits_name(path: str | os.PathLike) -> bool:
+    """Does the name end like a FITS file clara reads (``.fits``, ``.fit``, ``.fts``, optionally ``.gz``)?"""
+    name = Path(path).name.lower()
+    return name.endswith((".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz"))
