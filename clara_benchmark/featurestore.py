@@ -15,7 +15,7 @@ import numpy as np
 
 from clara_benchmark.extract import FeatureBatch
 from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES
-from clara_benchmark.utils.io import atomic_write_bytes
+from clara_benchmark.utils.io import atomic_write_bytes, load_npz
 
 
 class FeatureStoreWriter:
@@ -55,14 +55,14 @@ class FeatureStore:
 
     def iter_batches(self) -> Iterator[FeatureBatch]:
         for shard in self.shards:
-            with np.load(shard, allow_pickle=False) as z:
-                if str(z["spec"]) != FEATURE_SPEC_VERSION:
-                    raise ValueError(f"{shard}: feature spec {z['spec']} is not {FEATURE_SPEC_VERSION}")
-                yield FeatureBatch(
-                    paths=[str(p) for p in z["paths"]],
-                    tic_ids=[int(t) for t in z["tic_ids"]],
-                    features=np.asarray(z["features"], dtype=np.float64).reshape(-1, N_FEATURES),
-                )
+            z = load_npz(shard)
+            if str(z["spec"]) != FEATURE_SPEC_VERSION:
+                raise ValueError(f"{shard}: feature spec {z['spec']} is not {FEATURE_SPEC_VERSION}")
+            yield FeatureBatch(
+                paths=[str(p) for p in z["paths"]],
+                tic_ids=[int(t) for t in z["tic_ids"]],
+                features=np.asarray(z["features"], dtype=np.float64).reshape(-1, N_FEATURES),
+            )
 
     def lookup(self, filenames: Iterable[str]) -> dict[str, tuple[int, np.ndarray]]:
         """``{filename: (tic_id, vector)}`` for the wanted file names that the store holds."""

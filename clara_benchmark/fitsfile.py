@@ -23,8 +23,12 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
+
 BLOCK = 2880
 GZIP_MAGIC = b"\x1f\x8b"
+CARD = 80
+NEGATIVE_ZERO = 0xFFFFFFFF
 #: where this platform shows a process's open descriptors as paths; None: nowhere (then only plain names)
 FD_DIR = next((d for d in ("/proc/self/fd", "/dev/fd") if os.path.isdir(d)), None)
 #: names cfitsio reads literally, for platforms without FD_DIR
@@ -167,6 +171,80 @@ def damaged_reason(exc: BaseException) -> str:
         else "damaged FITS file"
     )
     return f"{cause} ({text[:200]})"
+
+
+def ones_complement_sum(data: bytes | memoryview) -> int:
+    """32-bit ones'-complement sum of big-endian words (``len(data)`` a multiple of 4), end-around carry."""
+    words = np.frombuffer(data, dtype=">u4")
+    total = int(words.sum(dtype=np.uint64))  # exact below 2**32 words, i.e. any file under 16 GiB
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+def _card_value(header: bytes, keyword: str) -> str | None:
+    """The string value of ``keyword`` in a raw FITS header, or None when the card is absent."""
+    key = keyword.ljust(8).encode("ascii")
+    for i in range(0, len(header), CARD):
+        card = header[i : i + CARD]
+        if card[:8] == key and card[8:10] == b"= ":
+            text = card[10:].decode("ascii", errors="replace")
+            if "'" in text:
+                return text.split("'")[1].strip()
+            return text.split("/")[0].strip()
+        if card[:8] == b"END     ":
+            break
+    return None
+
+
+def check_structure(raw: bytes, offsets: list[dict]) -> None:
+    """The HDUs must tile the whole file, and number NEXTEND + 1 when the primary header says NEXTEND.
+
+    cfitsio silently drops a trailing HDU whose header was cut off, so a file truncated near its end would
+    otherwise still open: this is what catches it when no Content-Length is at hand (an existing file).
+    """
+    position = 0
+    for i, off in enumerate(offsets):
+        if off["header_start"] != position or off["data_end"] < off["data_start"]:
+            raise FitsOpenError(f"HDU {i} does not follow the previous one (damaged FITS structure)")
+        position = off["data_end"]
+    if position > len(raw):
+        raise FitsOpenError(
+            f"truncated FITS file: HDU {len(offsets) - 1} ends at byte {position}, file has {len(raw)}"
+        )
+    if position < len(raw):
+        raise FitsOpenError(
+            f"truncated or damaged FITS file: {len(raw) - position} bytes after the last complete HDU"
+        )
+    nextend = _card_value(raw[: offsets[0]["data_start"]], "NEXTEND") if offsets else None
+    if nextend is not None and nextend.isdigit() and int(nextend) != len(offsets) - 1:
+        raise FitsOpenError(
+            f"truncated FITS file: NEXTEND = {nextend} but {len(offsets) - 1} extensions found"
+        )
+
+
+def check_checksums(raw: bytes, offsets: list[dict]) -> int:
+    """Verify the CHECKSUM and DATASUM cards of every HDU that has them; return how many HDUs had one."""
+    view = memoryview(raw)
+    checked = 0
+    for i, off in enumerate(offsets):
+        start, data_start, end = off["header_start"], off["data_start"], off["data_end"]
+        header = raw[start:data_start]
+        checksum = _card_value(header, "CHECKSUM")
+        datasum = _card_value(header, "DATASUM")
+        if checksum is None and datasum is None:
+            continue
+        if checksum is not None and ones_complement_sum(view[start:end]) != NEGATIVE_ZERO:
+            raise FitsOpenError(f"HDU {i} fails its FITS CHECKSUM (the file is corrupted)")
+        if datasum is not None:
+            try:
+                expected = int(datasum)
+            except ValueError:
+                raise FitsOpenError(f"HDU {i} has an unreadable DATASUM {datasum!r}") from None
+            if ones_complement_sum(view[data_start:end]) != expected:
+                raise FitsOpenError(f"HDU {i} fails its FITS DATASUM (the data are corrupted)")
+        checked += 1
+    return checked
 
 
 def is_fits_name(path: str | os.PathLike) -> bool:

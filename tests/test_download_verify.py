@@ -13,12 +13,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from clara_benchmark.tess_spoc_download.verify import (
-    VerifyError,
-    check_checksums,
-    ones_complement_sum,
-    verify_lightcurve_file,
-)
+from clara_benchmark.fitsfile import FitsOpenError, check_checksums, ones_complement_sum
+from clara_benchmark.tess_spoc_download.verify import VerifyError, verify_lightcurve_file
 from conftest import REAL_LIGHTCURVES
 
 
@@ -81,7 +77,7 @@ def test_flipped_bytes_agree_with_cfitsio(real_copies):
         bad.write_bytes(bytes(data))
         status = cfitsio_hdu_status(bad)
         assert -1 in status, (pos, status)
-        with pytest.raises(VerifyError):
+        with pytest.raises(FitsOpenError):
             checksums(bad)
 
 
@@ -129,7 +125,7 @@ def test_checksum_and_datasum_written_by_astropy(tmp_path):
     assert checksums(path) == 2
     raw = bytearray(path.read_bytes())
     raw[-100] ^= 0x04  # inside HDU 1's data
-    with pytest.raises(VerifyError, match="HDU 1 fails its FITS CHECKSUM"):
+    with pytest.raises(FitsOpenError, match="HDU 1 fails its FITS CHECKSUM"):
         checksums(path, bytes(raw))
 
 
@@ -148,7 +144,7 @@ def test_datasum_alone_is_checked(tmp_path):
     path.write_bytes(bytes(raw))
     with fitsio.FITS(str(path)) as f:
         assert f._FITS.verify_checksum(2)["dataok"] == -1
-    with pytest.raises(VerifyError, match="HDU 1 fails its FITS DATASUM"):
+    with pytest.raises(FitsOpenError, match="HDU 1 fails its FITS DATASUM"):
         checksums(path, bytes(raw))
 
 

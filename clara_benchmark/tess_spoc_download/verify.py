@@ -21,20 +21,17 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-import numpy as np
-
 from clara_benchmark.fitsfile import (
     GZIP_MAGIC,
     FitsOpenError,
+    check_checksums,
     check_lightcurve_table,
+    check_structure,
     fits_of_descriptor,
     open_regular_file,
     precheck,
 )
 from clara_benchmark.lightcurve import REQUIRED
-
-CARD = 80
-NEGATIVE_ZERO = 0xFFFFFFFF
 
 
 class VerifyError(ValueError):
@@ -50,78 +47,6 @@ class Verified:
     size: int
     sha256: str
     hdus_checksummed: int  # HDUs with a CHECKSUM and/or DATASUM card, all verified
-
-
-def ones_complement_sum(data: bytes | memoryview) -> int:
-    """32-bit ones'-complement sum of big-endian words (``len(data)`` a multiple of 4), end-around carry."""
-    words = np.frombuffer(data, dtype=">u4")
-    total = int(words.sum(dtype=np.uint64))  # exact below 2**32 words, i.e. any file under 16 GiB
-    while total >> 32:
-        total = (total & 0xFFFFFFFF) + (total >> 32)
-    return total
-
-
-def _card_value(header: bytes, keyword: str) -> str | None:
-    """The string value of ``keyword`` in a raw FITS header, or None when the card is absent."""
-    key = keyword.ljust(8).encode("ascii")
-    for i in range(0, len(header), CARD):
-        card = header[i : i + CARD]
-        if card[:8] == key and card[8:10] == b"= ":
-            text = card[10:].decode("ascii", errors="replace")
-            if "'" in text:
-                return text.split("'")[1].strip()
-            return text.split("/")[0].strip()
-        if card[:8] == b"END     ":
-            break
-    return None
-
-
-def check_structure(raw: bytes, offsets: list[dict]) -> None:
-    """The HDUs must tile the whole file, and number NEXTEND + 1 when the primary header says NEXTEND.
-
-    cfitsio silently drops a trailing HDU whose header was cut off, so a file truncated near its end would
-    otherwise still open: this is what catches it when no Content-Length is at hand (an existing file).
-    """
-    position = 0
-    for i, off in enumerate(offsets):
-        if off["header_start"] != position or off["data_end"] < off["data_start"]:
-            raise VerifyError(f"HDU {i} does not follow the previous one (damaged FITS structure)")
-        position = off["data_end"]
-    if position > len(raw):
-        raise VerifyError(
-            f"truncated FITS file: HDU {len(offsets) - 1} ends at byte {position}, file has {len(raw)}"
-        )
-    if position < len(raw):
-        raise VerifyError(
-            f"truncated or damaged FITS file: {len(raw) - position} bytes after the last complete HDU"
-        )
-    nextend = _card_value(raw[: offsets[0]["data_start"]], "NEXTEND") if offsets else None
-    if nextend is not None and nextend.isdigit() and int(nextend) != len(offsets) - 1:
-        raise VerifyError(f"truncated FITS file: NEXTEND = {nextend} but {len(offsets) - 1} extensions found")
-
-
-def check_checksums(raw: bytes, offsets: list[dict]) -> int:
-    """Verify the CHECKSUM and DATASUM cards of every HDU that has them; return how many HDUs had one."""
-    view = memoryview(raw)
-    checked = 0
-    for i, off in enumerate(offsets):
-        start, data_start, end = off["header_start"], off["data_start"], off["data_end"]
-        header = raw[start:data_start]
-        checksum = _card_value(header, "CHECKSUM")
-        datasum = _card_value(header, "DATASUM")
-        if checksum is None and datasum is None:
-            continue
-        if checksum is not None and ones_complement_sum(view[start:end]) != NEGATIVE_ZERO:
-            raise VerifyError(f"HDU {i} fails its FITS CHECKSUM (the file is corrupted)")
-        if datasum is not None:
-            try:
-                expected = int(datasum)
-            except ValueError:
-                raise VerifyError(f"HDU {i} has an unreadable DATASUM {datasum!r}") from None
-            if ones_complement_sum(view[data_start:end]) != expected:
-                raise VerifyError(f"HDU {i} fails its FITS DATASUM (the data are corrupted)")
-        checked += 1
-    return checked
 
 
 def open_as_lightcurve(fd: int, path: str | os.PathLike, raw: bytes) -> list[dict]:
@@ -164,6 +89,9 @@ def verify_lightcurve_file(path: str | os.PathLike, expected_size: int | None = 
         offsets = open_as_lightcurve(fd, path, raw)
     finally:
         os.close(fd)
-    check_structure(raw, offsets)
-    hdus = check_checksums(raw, offsets)
+    try:
+        check_structure(raw, offsets)
+        hdus = check_checksums(raw, offsets)
+    except FitsOpenError as exc:
+        raise VerifyError(exc.reason) from None
     return Verified(size=len(raw), sha256=hashlib.sha256(raw).hexdigest(), hdus_checksummed=hdus)

@@ -39,6 +39,7 @@ from clara_benchmark.utils.io import (
     atomic_open,
     atomic_write_bytes,
     atomic_write_text,
+    load_npz,
     sha256_file,
     write_failures_csv,
 )
@@ -125,7 +126,8 @@ def read_parts(work: Path, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame
     """(scored rows: filename, tic, score_<name>...; failures: filename, reason) from every part."""
     scored, failed = [], []
     for path in part_paths(work):
-        with np.load(path, allow_pickle=False) as z:
+        z = load_npz(path)
+        if z:
             frame = {"filename": z["filenames"].astype(str), "tic": z["tic_ids"].astype(np.int64)}
             for name in names:
                 frame[f"score_{name}"] = z[f"score_{name}"]
@@ -152,8 +154,7 @@ def drop_orphan_feature_shards(features_dir: Path, done: set[str]) -> None:
         return
     for shard in sorted(features_dir.glob("part-*.npz")):
         try:
-            with np.load(shard, allow_pickle=False) as z:
-                names = set(z["filenames"].astype(str))
+            names = set(load_npz(shard)["filenames"].astype(str))
         except Exception:  # a damaged shard cannot be trusted either
             names = {""}
         if not names <= done:

@@ -78,3 +78,21 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def load_npz(path: str | os.PathLike) -> dict:
+    """Every array of an ``.npz`` file, read eagerly with pickles refused; the file is closed on return.
+
+    ``np.load(path)`` leaves its file open when the archive is damaged; opening it here closes it whatever
+    happens. Damaged or foreign files raise ``ValueError`` (or ``OSError``) naming the file.
+    """
+    import zipfile
+
+    import numpy as np
+
+    with open(path, "rb") as fh:
+        try:
+            with np.load(fh, allow_pickle=False) as z:
+                return {name: z[name] for name in z.files}
+        except (zipfile.BadZipFile, EOFError, KeyError) as exc:
+            raise ValueError(f"{path}: not a readable .npz archive ({exc})") from None
