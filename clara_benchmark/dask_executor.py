@@ -214,6 +214,24 @@ class DaskExecutor:
         self.in_flight_per_worker = max(1, int(in_flight_per_worker))
         self.connect_timeout = float(connect_timeout)
         self.max_in_flight = max_in_flight
+        self._held: tuple[Client, LocalCluster | None] | None = None
+
+    def __enter__(self) -> DaskExecutor:
+        """Connect once (or start the local cluster once) for every ``imap`` inside the ``with`` block."""
+        if self._held is None:
+            self._held = self._connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            client, cluster = held
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    def __repr__(self) -> str:
+        return f"DaskExecutor(scheduler_address={self.scheduler_address!r}, n_workers={self.n_workers})"
 
     def _connect(self) -> tuple[Client, LocalCluster | None]:
         if self.scheduler_address is None:
@@ -249,7 +267,8 @@ class DaskExecutor:
         initargs: tuple = (),
     ) -> Iterator[Any]:
         """Yield ``fn(task)`` for each task, in order. Exceptions from ``fn`` propagate to the caller."""
-        client, cluster = self._connect()
+        held = self._held is not None
+        client, cluster = self._held if held else self._connect()
         run_id = None
         pending: dict[Future, int] = {}
         try:
@@ -266,9 +285,10 @@ class DaskExecutor:
                     client.unregister_worker_plugin(run_id)
             except Exception as exc:
                 log.debug("cleanup of run %s on the cluster failed: %s", run_id, exc)
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            if not held:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
 
     def _stream(self, client, fn, tasks, run_id, pending) -> Iterator[Any]:
         name = getattr(fn, "__name__", "task")

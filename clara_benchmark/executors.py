@@ -41,12 +41,26 @@ def _init_worker(parent_pid: int, initializer: Callable | None, initargs: tuple)
 
 
 class LocalExecutor:
-    """Run ``fn(task)`` over tasks in ``max_workers`` processes (in this process when ``max_workers`` is 1)."""
+    """Run ``fn(task)`` over tasks in ``max_workers`` processes (in this process when ``max_workers`` is 1).
+
+    A pool of processes lives for one ``imap`` call (its initializer is that call's: the models of one
+    run), so the executor itself holds nothing between calls; ``with`` is accepted for symmetry with
+    ``DaskExecutor``.
+    """
 
     def __init__(self, max_workers: int = 1, start_method: str | None = None, in_flight_per_worker: int = 2):
         self.max_workers = max(1, int(max_workers))
         self.start_method = start_method
         self.in_flight = max(1, in_flight_per_worker) * self.max_workers
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"LocalExecutor(max_workers={self.max_workers})"
 
     def imap(
         self,
@@ -92,13 +106,30 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def get_executor(config):
-    """The executor a command's config asks for: key ``executor`` "local" (``max_workers`` processes) or
-    "dask" (the scheduler at ``scheduler_address``, or a local cluster of ``max_workers`` processes)."""
+def open_executor(kind: str = "local", max_workers: int = 1, scheduler_address: str | None = None):
+    """An executor for the library's ``executor=`` arguments, as a context manager.
+
+    Parameters
+    ----------
+    kind : {"local", "dask"}
+        ``"local"``: ``max_workers`` processes on this machine (1: in this process). ``"dask"``: the
+        Dask scheduler at ``scheduler_address``, or a local cluster of ``max_workers`` processes that
+        lives as long as the ``with`` block.
+    max_workers : int
+        Worker processes (local, or of the local Dask cluster).
+    scheduler_address : str, optional
+        ``host:port`` of a running Dask scheduler.
+
+    Examples
+    --------
+    >>> import clara_benchmark as clara
+    >>> with clara.open_executor("local", max_workers=2) as ex:
+    ...     matrix = clara.clara4000_many(TESS_DIR, executor=ex)
+    >>> len(matrix)
+    3
+    """
     from clara_benchmark.config import ConfigError
 
-    kind = getattr(config, "executor", "local")
-    max_workers = getattr(config, "max_workers", 1)
     if kind == "local":
         return LocalExecutor(max_workers=max_workers)
     if kind == "dask":
@@ -106,10 +137,18 @@ def get_executor(config):
             from clara_benchmark.dask_executor import DaskExecutor
         except ImportError as exc:
             raise ConfigError(f'executor "dask" needs the dask[distributed] package: {exc}') from None
-        return DaskExecutor(
-            scheduler_address=getattr(config, "scheduler_address", None), n_workers=max_workers
-        )
+        return DaskExecutor(scheduler_address=scheduler_address, n_workers=max_workers)
     raise ConfigError(f'key "executor" must be "local" or "dask", got "{kind}"')
+
+
+def get_executor(config):
+    """The executor a command's config asks for: key ``executor`` "local" (``max_workers`` processes) or
+    "dask" (the scheduler at ``scheduler_address``, or a local cluster of ``max_workers`` processes)."""
+    return open_executor(
+        getattr(config, "executor", "local"),
+        max_workers=getattr(config, "max_workers", 1),
+        scheduler_address=getattr(config, "scheduler_address", None),
+    )
 
 
 def __getattr__(name: str):

@@ -1,8 +1,12 @@
-"""Feature extraction at the I/O edge: FITS paths → clara-4000 rows, with per-file failures as values.
+"""clara-4000 features of many light curves: the pipeline with ``features.clara4000`` as its stage, plus
+reuse of a feature store. Shared by ``score``, ``sim``, ``train``, ``reference`` and the library.
 
-Shared by ``score``, ``sim``, ``train`` and ``reference``. ``extract_batch`` is the worker-side task
-(importable, so it runs under ``spawn`` and on Dask workers); a bad light curve becomes a failure row with
-its reason and the batch goes on.
+Examples
+--------
+>>> from clara_benchmark import clara4000_many
+>>> matrix = clara4000_many(TESS_DIR)
+>>> matrix.features.shape, matrix.tic_ids[2], matrix.failures
+((3, 4000), 55525572, [])
 """
 
 from __future__ import annotations
@@ -15,76 +19,70 @@ from pathlib import Path
 
 import numpy as np
 
-from clara_benchmark.exceptions import FeatureError, FeatureStoreError, LightCurveError
+from clara_benchmark.exceptions import FeatureStoreError
 from clara_benchmark.features import N_FEATURES, clara4000
-from clara_benchmark.lightcurve import read_lightcurve
+from clara_benchmark.inputs import Failure
+from clara_benchmark.lightcurve import LightCurve
+from clara_benchmark.pipeline import Batch, item_key, map_lightcurves, resolve_inputs
+
+
+def features_of(lc: LightCurve) -> np.ndarray:
+    """The stage function: the clara-4000 vector of one light curve (``FeatureError`` if it has none)."""
+    return clara4000(lc.time, lc.flux)
+
+
+def stack_rows(values: list[np.ndarray]) -> np.ndarray:
+    """The batch function: a batch's vectors as one (n × 4000) matrix."""
+    return np.vstack(values) if values else np.empty((0, N_FEATURES))
 
 
 @dataclass
-class FeatureBatch:
-    """Features of the files of one task, in input order; ``failures`` holds (path, reason) pairs."""
+class FeatureMatrix:
+    """clara-4000 vectors of many light curves, row i belonging to ``filenames[i]``, plus the failures.
 
+    ``reused`` counts rows taken from a feature store instead of computed. ``score``, ``label`` and
+    ``build_reference`` accept a FeatureMatrix in place of light curves.
+    """
+
+    filenames: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     tic_ids: list[int] = field(default_factory=list)
     features: np.ndarray = field(default_factory=lambda: np.empty((0, N_FEATURES)))
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    reused: bool = False  # the vectors were taken from a feature store, not computed
+    failures: list[Failure] = field(default_factory=list)
+    reused: int = 0
 
-    @property
-    def filenames(self) -> list[str]:
-        return [os.path.basename(p) for p in self.paths]
+    def __len__(self) -> int:
+        return len(self.filenames)
 
+    @classmethod
+    def from_batches(cls, batches: Iterable[Batch], order: list[str] | None = None) -> FeatureMatrix:
+        """Collect batches; rows in ``order`` (file names) when given, else as they came."""
+        got: dict[str, tuple[str, int, np.ndarray]] = {}
+        out = cls()
+        for batch in batches:
+            out.failures.extend(batch.failures)
+            out.reused += len(batch.filenames) if batch.reused else 0
+            for i, name in enumerate(batch.filenames):
+                got.setdefault(name, (batch.paths[i], batch.tic_ids[i], batch.values[i]))
+        names = [n for n in order if n in got] if order is not None else list(got)
+        rows = []
+        for name in names:
+            path, tic, vec = got[name]
+            out.filenames.append(name)
+            out.paths.append(path)
+            out.tic_ids.append(int(tic))
+            rows.append(vec)
+        if rows:
+            out.features = np.vstack(rows)
+        return out
 
-def features_of_file(path: str | os.PathLike) -> tuple[int, np.ndarray]:
-    """(TIC id, clara-4000 vector) of one file; raises LightCurveError or FeatureError."""
-    lc = read_lightcurve(path)
-    return lc.tic_id, clara4000(lc.time, lc.pdcsap_flux)
-
-
-def extract_batch(paths: Iterable[str | os.PathLike]) -> FeatureBatch:
-    """Features for a batch of files; never raises for a bad file."""
-    out = FeatureBatch()
-    rows = []
-    for path in paths:
-        path = str(path)
-        try:
-            tic, vec = features_of_file(path)
-        except LightCurveError as exc:
-            out.failures.append((path, exc.reason))
-            continue
-        except FeatureError as exc:
-            out.failures.append((path, f"features: {exc}"))
-            continue
-        except (OSError, ValueError, MemoryError) as exc:
-            out.failures.append((path, f"{type(exc).__name__}: {exc}"))
-            continue
-        out.paths.append(path)
-        out.tic_ids.append(tic)
-        rows.append(vec)
-    if rows:
-        out.features = np.vstack(rows)
-    return out
+    def as_batch(self) -> Batch:
+        return Batch(
+            list(self.filenames), list(self.paths), list(self.tic_ids), self.features, list(self.failures)
+        )
 
 
-def list_lightcurves(dirs: Iterable[str | os.PathLike]) -> list[Path]:
-    """The ``*.fits`` files directly in ``dirs``, sorted by file name (the order of every output)."""
-    files: dict[str, Path] = {}
-    for d in dirs:
-        for p in Path(d).glob("*.fits"):
-            if p.is_file():
-                files.setdefault(p.name, p)
-    return [files[name] for name in sorted(files)]
-
-
-def iter_feature_batches(paths: list[Path], executor, batch_size: int = 64) -> Iterator[FeatureBatch]:
-    """Feature batches in input order, computed by ``executor`` (see executors.get_executor)."""
-    from clara_benchmark.executors import batched
-
-    tasks = ([str(p) for p in chunk] for chunk in batched(paths, batch_size))
-    yield from executor.imap(extract_batch, tasks)
-
-
-def _stored_batches(features_dir: str | os.PathLike) -> Iterator[FeatureBatch]:
+def _stored_batches(features_dir: str | os.PathLike) -> Iterator[Batch]:
     from clara_benchmark.featurestore import FeatureStore
 
     try:
@@ -93,49 +91,94 @@ def _stored_batches(features_dir: str | os.PathLike) -> Iterator[FeatureBatch]:
         raise FeatureStoreError(features_dir, exc) from None
 
 
-def iter_features_with_store(
-    paths: Iterable[str | os.PathLike],
-    executor,
+def iter_feature_batches(
+    items: Iterable,
+    executor=None,
     batch_size: int = 64,
     features_dir: str | os.PathLike | None = None,
     locate: Callable[[Path], Path | None] | None = None,
     not_found: str = "file not found",
-) -> Iterator[FeatureBatch]:
-    """Feature batches for ``paths`` (one per base name): reused from the store, computed where missing.
+    progress: Callable[[int], object] | None = None,
+) -> Iterator[Batch]:
+    """Feature batches (``values`` an n × 4000 matrix) for ``items``, one per file name.
 
-    Vectors the feature store at ``features_dir`` (written by ``score``/``train``) holds under a path's base
+    Vectors the feature store at ``features_dir`` (written by ``score``/``train``) holds under an item's file
     name come first, shard by shard with ``reused`` set, so memory stays bounded by one shard; the rest are
     computed by ``executor`` in input order. Batches are therefore not in input order: key them by
     ``filenames``. ``locate`` gives the file to read for a path the store lacks (it runs only for those, so
     a costly search is skipped when the store has everything); a path it cannot locate becomes a failure
     row with reason ``not_found``. A store that cannot be read raises ``FeatureStoreError``.
     """
-    wanted: dict[str, Path] = {}
-    for p in paths:
-        wanted.setdefault(os.path.basename(p), Path(p))
+    wanted: dict[str, object] = {}
+    for item in items:
+        wanted.setdefault(item_key(item)[0], item)
     if features_dir is not None:
         for stored in _stored_batches(features_dir):
-            keep, kept_paths = [], []
-            for i, name in enumerate(stored.filenames):
-                if name in wanted:  # the first copy of a name in the store wins
-                    keep.append(i)
-                    kept_paths.append(str(wanted.pop(name)))
-            if keep:
-                yield FeatureBatch(
-                    paths=kept_paths,
-                    tic_ids=[stored.tic_ids[i] for i in keep],
-                    features=np.asarray(stored.features[keep]),
-                    reused=True,
-                )
-    to_compute: list[Path] = []
-    missing: list[tuple[str, str]] = []
-    for path in wanted.values():
-        found = path if locate is None else locate(path)
+            keep = [i for i, name in enumerate(stored.filenames) if name in wanted]
+            if not keep:
+                continue
+            items_kept = [wanted.pop(stored.filenames[i]) for i in keep]
+            batch = Batch(
+                filenames=[stored.filenames[i] for i in keep],
+                paths=[item_key(it)[1] for it in items_kept],
+                tic_ids=[stored.tic_ids[i] for i in keep],
+                values=np.asarray(stored.values[keep]),
+                reused=True,
+            )
+            if progress is not None:
+                progress(batch.n_done)
+            yield batch
+    to_compute, missing = [], []
+    for item in wanted.values():
+        found = item if locate is None or isinstance(item, LightCurve) else locate(Path(item))
         if found is None:
-            missing.append((str(path), not_found))
+            missing.append(Failure.of(item, not_found))
         else:
             to_compute.append(found)
     if missing:
-        yield FeatureBatch(failures=missing)
+        if progress is not None:
+            progress(len(missing))
+        yield Batch(failures=missing, values=stack_rows([]))
     if to_compute:
-        yield from iter_feature_batches(to_compute, executor, batch_size)
+        yield from map_lightcurves(
+            to_compute,
+            features_of,
+            executor=executor,
+            batch_size=batch_size,
+            batch_fn=stack_rows,
+            progress=progress,
+        )
+
+
+def clara4000_many(
+    inputs,
+    executor=None,
+    batch_size: int = 64,
+    features_path: str | os.PathLike | None = None,
+    progress: Callable[[int], object] | None = None,
+) -> FeatureMatrix:
+    """clara-4000 vectors of many light curves, in file-name order, with the ones that failed.
+
+    Parameters
+    ----------
+    inputs : path, folder, glob, LightCurve, lightkurve LightCurve(Collection), or a list of these
+        Folders are searched recursively (``find_lightcurves``).
+    executor : optional
+        From ``open_executor`` (local processes or Dask); None computes in this process.
+    batch_size : int
+        Light curves per task.
+    features_path : path, optional
+        A feature store written by ``score`` (``save_features``): vectors found there are reused.
+    progress : callable, optional
+        Called with the number of light curves each finished batch accounts for.
+
+    Returns
+    -------
+    FeatureMatrix
+    """
+    resolved = resolve_inputs(inputs)
+    order = [item_key(item)[0] for item in resolved.items]
+    batches = iter_feature_batches(resolved.items, executor, batch_size, features_path, progress=progress)
+    matrix = FeatureMatrix.from_batches(batches, order=order)
+    matrix.failures = resolved.failures + matrix.failures
+    return matrix

@@ -187,8 +187,40 @@ def lomb_scargle_power(time: np.ndarray, y: np.ndarray, frequencies: np.ndarray 
         return (ss * yc * yc + cc * ys * ys - 2.0 * cs * yc * ys) / (yy * d)
 
 
-def clara4000(time: np.ndarray, pdcsap_flux: np.ndarray) -> np.ndarray:
-    """The clara-4000 vector of one light curve (float64, length 4000), as CLARA computes it."""
+def clara4000(time, pdcsap_flux: np.ndarray | None = None) -> np.ndarray:
+    """The clara-4000 vector of one light curve (float64, length 4000), exactly as CLARA computes it.
+
+    Parameters
+    ----------
+    time : array or LightCurve
+        Times (days), or a ``LightCurve`` (its ``time`` and ``flux`` are used).
+    pdcsap_flux : array, optional
+        The flux, in its stored precision (CLARA's z-scores are float32 for SPOC's float32 PDCSAP_FLUX);
+        not given when ``time`` is a ``LightCurve``.
+
+    Returns
+    -------
+    numpy.ndarray
+        3000 z-scored flux samples (zero-padded) followed by 1000 Lomb–Scargle powers.
+
+    Raises
+    ------
+    FeatureError
+        Fewer than 10 finite samples, constant flux, or a periodogram that is not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from clara_benchmark import clara4000
+    >>> t = np.arange(0, 27, 2 / 1440)
+    >>> v = clara4000(t, 1 + 0.01 * np.sin(2 * np.pi * t / 3.0))
+    >>> v.shape, int(np.argmax(v[3000:]))  # the strongest power at the 3-day period
+    ((4000,), 431)
+    """
+    if pdcsap_flux is None:
+        if not (hasattr(time, "time") and hasattr(time, "flux")):
+            raise TypeError("clara4000 takes a LightCurve, or time and flux arrays")
+        time, pdcsap_flux = time.time, time.flux
     t, z = clean_and_standardise(time, pdcsap_flux)
     out = np.zeros(N_FEATURES, dtype=np.float64)
     k = min(N_FLUX, len(z))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clara_benchmark.extract import FeatureBatch
 from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES
+from clara_benchmark.pipeline import Batch
 from clara_benchmark.utils.io import atomic_write_bytes, load_npz
 
 
@@ -26,7 +26,8 @@ class FeatureStoreWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._next = len(list(self.directory.glob("part-*.npz")))
 
-    def write(self, batch: FeatureBatch) -> Path | None:
+    def write(self, batch: Batch) -> Path | None:
+        """One batch (``values`` its n × 4000 matrix) as the next shard; nothing for an empty batch."""
         if not batch.paths:
             return None
         buf = io.BytesIO()
@@ -35,7 +36,7 @@ class FeatureStoreWriter:
             filenames=np.array(batch.filenames),
             paths=np.array(batch.paths),
             tic_ids=np.array(batch.tic_ids, dtype=np.int64),
-            features=batch.features,
+            features=np.asarray(batch.values, dtype=np.float64).reshape(-1, N_FEATURES),
             spec=np.array(FEATURE_SPEC_VERSION),
         )
         path = self.directory / f"part-{self._next:05d}.npz"
@@ -53,15 +54,16 @@ class FeatureStore:
             raise FileNotFoundError(f"{self.directory}: feature directory does not exist")
         self.shards = sorted(self.directory.glob("part-*.npz"))
 
-    def iter_batches(self) -> Iterator[FeatureBatch]:
+    def iter_batches(self) -> Iterator[Batch]:
         for shard in self.shards:
             z = load_npz(shard)
             if str(z["spec"]) != FEATURE_SPEC_VERSION:
                 raise ValueError(f"{shard}: feature spec {z['spec']} is not {FEATURE_SPEC_VERSION}")
-            yield FeatureBatch(
+            yield Batch(
+                filenames=[str(n) for n in z["filenames"]],
                 paths=[str(p) for p in z["paths"]],
                 tic_ids=[int(t) for t in z["tic_ids"]],
-                features=np.asarray(z["features"], dtype=np.float64).reshape(-1, N_FEATURES),
+                values=np.asarray(z["features"], dtype=np.float64).reshape(-1, N_FEATURES),
             )
 
     def lookup(self, filenames: Iterable[str]) -> dict[str, tuple[int, np.ndarray]]:
@@ -71,5 +73,5 @@ class FeatureStore:
         for batch in self.iter_batches():
             for i, name in enumerate(batch.filenames):
                 if name in wanted and name not in found:
-                    found[name] = (batch.tic_ids[i], batch.features[i].copy())
+                    found[name] = (batch.tic_ids[i], batch.values[i].copy())
         return found

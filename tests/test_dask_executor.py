@@ -15,7 +15,8 @@ from dask_helpers import always_die, die_once, record_init, tagged_square
 from clara_benchmark.config import ClaraError, ConfigError, ScoreConfig, SimConfig
 from clara_benchmark.dask_executor import local_cluster
 from clara_benchmark.executors import DaskExecutor, LocalExecutor, get_executor
-from clara_benchmark.extract import iter_feature_batches, list_lightcurves
+from clara_benchmark.extract import iter_feature_batches
+from clara_benchmark.inputs import find_lightcurves
 from pool_helpers import fail_on_three, square_with_pid
 
 N_WORKERS = 2
@@ -61,18 +62,18 @@ def test_initializer_once_per_worker_not_per_task(address, tmp_path):
 def test_feature_extraction_identical_to_local(address, real_copies):
     names = sorted(p.name for p in real_copies.iterdir())
     (real_copies / "broken_lc.fits").write_bytes(b"SIMPLE  =                    T" + b" " * 50)
-    paths = list_lightcurves([real_copies])
+    paths = find_lightcurves([real_copies]).files
     local = list(iter_feature_batches(paths, LocalExecutor(1), batch_size=2))
     dask = list(iter_feature_batches(paths, DaskExecutor(address), batch_size=2))
     assert len(dask) == len(local) == 2
     assert [p for b in dask for p in b.paths] == [str(real_copies / n) for n in names]
-    assert [f[0] for b in dask for f in b.failures] == [str(real_copies / "broken_lc.fits")]
+    assert [f.path for b in dask for f in b.failures] == [str(real_copies / "broken_lc.fits")]
     for a, b in zip(local, dask):
         assert b.paths == a.paths
         assert b.tic_ids == a.tic_ids
         assert b.failures == a.failures
-        assert b.features.shape == a.features.shape
-        assert np.array_equal(b.features, a.features)
+        assert b.values.shape == a.values.shape
+        assert np.array_equal(b.values, a.values)
 
 
 def test_exception_reaches_caller_after_earlier_results(address):

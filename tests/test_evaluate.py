@@ -8,7 +8,7 @@ import pytest
 
 from clara_benchmark import cli
 from clara_benchmark.config import ConfigError, load_flat_config
-from clara_benchmark.extract import extract_batch
+from clara_benchmark.extract import clara4000_many
 from clara_benchmark.modelio import save_model
 from clara_benchmark.synthetic.sector import write_sector
 from clara_benchmark.synthetic.transits import SyntheticSetSpec
@@ -26,7 +26,7 @@ def setup(tmp_path_factory):
     base = tmp_path_factory.mktemp("evaluate")
     sim = write_sector(base / "sim", n_stars=24, sector=2, seed=9, n_cadences=300, max_workers=1)
     paths = sorted((base / "sim").glob("*.fits"))[:16]
-    real = extract_batch(paths).features
+    real = clara4000_many(paths).features
     _, syn = synthetic_matrix(SyntheticSetSpec(16, 27.0, 90.0, 300.0), LocalExecutor(1))
     forest = fit_forest(real, syn, {"n_estimators": 15, "random_state": 42, "bootstrap": False})
     model = save_model(forest, base / "tiny.skops", {"feature_spec": "clara-4000/1"})

@@ -15,7 +15,8 @@ from clara_benchmark.cosine_similarity.reference import (
     output_paths,
     read_labels,
 )
-from clara_benchmark.extract import features_of_file
+from clara_benchmark.features import clara4000
+from clara_benchmark.lightcurve import read_lightcurve
 from clara_benchmark.modelio import KNOWN_PICKLES, load_model
 from clara_benchmark.utils.io import sha256_file
 
@@ -69,7 +70,7 @@ def test_build_writes_published_layout_and_bound_metadata(tmp_path, labelled):
     assert meta["n_objects"] == n and meta["label_counts"]["Pl"] == 2
     # a row is the PCA projection of that file's own clara-4000 vector, recomputed here
     name = table["filename"].iloc[5]
-    _, vec = features_of_file(root / "fits" / name)
+    vec = clara4000(read_lightcurve(root / "fits" / name))
     np.testing.assert_allclose(table.iloc[5, : n - 1].to_numpy(float), pca.transform(vec[None])[0], atol=1e-9)
     assert pd.read_csv(failures_path).empty
     ref = load_reference_set(model_path, csv_path)

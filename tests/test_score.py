@@ -16,8 +16,8 @@ from sklearn.preprocessing import MinMaxScaler
 from clara_benchmark.config import ConfigError, ScoreConfig, build_config
 from clara_benchmark.featurestore import FeatureStore
 from clara_benchmark.modelio import load_model
-from clara_benchmark.urf_scoring import score as score_mod
-from clara_benchmark.urf_scoring import worker
+from clara_benchmark.commands import score as score_mod
+from clara_benchmark.resume import WorkDir
 from clara_benchmark.urf_scoring.wrss import WRSS_COLUMNS, wrss_p3p9
 from clara_benchmark.utils.context import RunContext
 from clara_benchmark.utils.logs import RunLog
@@ -173,33 +173,34 @@ def test_resume_after_interruption_has_no_duplicate_or_lost_rows(
     raw = score_config(published_dir, real_copies, out, batch_size=2, save_features=True)
 
     # first run: stopped (Ctrl-C) after the feature shard of the 3rd batch, before its part is written
-    real_write_part = score_mod.write_part
+    real_write_part = WorkDir.write_part
     parts = []
 
-    def interrupted_write_part(work, index, batch, model_names):
+    def interrupted_write_part(work, arrays):
         if len(parts) == 2:
             raise KeyboardInterrupt
-        parts.append(batch.filenames)
-        return real_write_part(work, index, batch, model_names)
+        parts.append(list(arrays["filenames"]))
+        return real_write_part(work, arrays)
 
-    monkeypatch.setattr(score_mod, "write_part", interrupted_write_part)
+    monkeypatch.setattr(WorkDir, "write_part", interrupted_write_part)
     with pytest.raises(KeyboardInterrupt):
         run_in_process(raw, "20250101_000001")
     assert not list(out.glob("anomaly_scores_*"))  # no final output from an unfinished run
     (work,) = out.glob(".score_20250101_000001.work")
     assert len(list(work.glob("part-*.npz"))) == 2
     assert len(list((out / "features_20250101_000001").glob("part-*.npz"))) == 3  # one orphan shard
-    monkeypatch.setattr(score_mod, "write_part", real_write_part)
+    monkeypatch.setattr(WorkDir, "write_part", real_write_part)
 
     # second run with resume: only the 4 light curves not yet done are scored
     scored_now = []
-    real_score_batch = worker.score_batch
+    real_batches = score_mod.score_batches
 
-    def counting_score_batch(paths):
-        scored_now.extend(paths)
-        return real_score_batch(paths)
+    def recording_batches(items, *args, **kw):
+        items = list(items)
+        scored_now.extend(str(p) for p in items)
+        return real_batches(items, *args, **kw)
 
-    monkeypatch.setattr(worker, "score_batch", counting_score_batch)
+    monkeypatch.setattr(score_mod, "score_batches", recording_batches)
     assert run_in_process({**raw, "resume": True}, "20250101_000002") == 0
     done_first = {n for batch in parts for n in batch}
     assert sorted(p.rsplit("/", 1)[-1] for p in scored_now) == sorted(set(names) - done_first)
@@ -231,7 +232,7 @@ def test_resume_refuses_a_run_with_other_models(
 ):
     out = tmp_path / "out"
     raw = score_config(published_dir, real_copies, out, use_p5=False, batch_size=1)
-    monkeypatch.setattr(score_mod, "write_part", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(WorkDir, "write_part", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         run_in_process(raw, "20250101_000010")
     monkeypatch.undo()

@@ -11,7 +11,7 @@ from spoc_fake import KINDS, write_labelled_set, write_star, wrss_rows
 from clara_benchmark import cli
 from clara_benchmark.cosine_similarity.match import label_group
 from clara_benchmark.cosine_similarity.reference import output_paths
-from clara_benchmark.extract import extract_batch
+from clara_benchmark.extract import clara4000_many
 from clara_benchmark.featurestore import FeatureStoreWriter
 from clara_benchmark.utils.io import atomic_write_text
 
@@ -29,7 +29,9 @@ def refset(tmp_path_factory):
         root / "labels.csv", index=False
     )
     # the features of every star, as score's save_features writes them: the set and most tests reuse them
-    FeatureStoreWriter(root / "features").write(extract_batch(sorted((root / "fits").glob("*.fits"))))
+    FeatureStoreWriter(root / "features").write(
+        clara4000_many(sorted((root / "fits").glob("*.fits"))).as_batch()
+    )
     code = cli.main(
         [
             "reference",
@@ -254,9 +256,9 @@ def test_saved_features_reused_without_the_file(tmp_path, refset):
     names = sorted(refset["labels"])
     a, b = names[0], names[-1]  # a Pl star and an err star
     assert refset["labels"][a] != refset["labels"][b]
-    batch = extract_batch([refset["fits"] / b])
+    batch = clara4000_many([refset["fits"] / b]).as_batch()
     # the store says file a has b's vector: if sim uses the store, a matches b's reference row
-    batch.paths = [str(refset["fits"] / a)]
+    batch.filenames, batch.paths = [a], [str(refset["fits"] / a)]
     FeatureStoreWriter(tmp_path / "features").write(batch)
     fits = tmp_path / "fits"
     shutil.copytree(refset["fits"], fits)

@@ -10,47 +10,24 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from clara_benchmark.config import ClaraError
-from clara_benchmark.extract import FeatureBatch, FeatureStoreError, iter_features_with_store
+from clara_benchmark.exceptions import ClaraError, FeatureStoreError
+from clara_benchmark.extract import iter_feature_batches
+from clara_benchmark.inputs import FileIndex
+from clara_benchmark.pipeline import Batch
 
 NOT_FOUND = "file not found in fits_dir"
 
 
-class FitsFinder:
-    """Locate ``<name>`` in ``fits_dir``: directly inside it, else anywhere below it (sector sub-folders).
-
-    The recursive index is built once, and only if some name is not directly inside ``fits_dir``.
-    """
+class FitsFinder(FileIndex):
+    """Locate ``<name>`` in ``fits_dir``: directly inside it, else anywhere below it (sector sub-folders)."""
 
     def __init__(self, fits_dir: str | os.PathLike):
+        super().__init__(fits_dir)
         self.fits_dir = Path(fits_dir)
-        self._index: dict[str, Path] | None = None
-        self.ambiguous: dict[str, list[Path]] = {}
 
-    def _build_index(self) -> dict[str, Path]:
-        index: dict[str, Path] = {}
-        for p in sorted(self.fits_dir.rglob("*.fits")):
-            if not p.is_file():
-                continue
-            if p.name in index:
-                self.ambiguous.setdefault(p.name, [index[p.name]]).append(p)
-                continue
-            index[p.name] = p
-        return index
-
-    def find(self, name: str) -> Path | None:
-        direct = self.fits_dir / name
-        if direct.is_file():
-            return direct
-        if self._index is None:
-            self._index = self._build_index()
-        return self._index.get(name)
-
-    def all_files(self) -> list[Path]:
-        """Every ``*.fits`` below ``fits_dir``, sorted by path."""
-        if self._index is None:
-            self._index = self._build_index()
-        return sorted(self._index.values())
+    @property
+    def ambiguous(self) -> dict[str, list[str]]:
+        return self.duplicates
 
 
 def iter_features(
@@ -59,7 +36,8 @@ def iter_features(
     executor,
     batch_size: int = 64,
     features_path: str | os.PathLike | None = None,
-) -> Iterator[FeatureBatch]:
+    progress=None,
+) -> Iterator[Batch]:
     """Feature batches for the files named ``names`` (base names, each once), keyed by ``filenames``.
 
     Vectors already in the feature store at ``features_path`` (written by ``score``) are reused, streamed
@@ -67,13 +45,14 @@ def iter_features(
     file becomes a failure row; a damaged file becomes a failure row with the reader's reason.
     """
     try:
-        yield from iter_features_with_store(
+        yield from iter_feature_batches(
             (finder.fits_dir / name for name in names),
             executor,
             batch_size,
             features_path,
             locate=lambda path: finder.find(path.name),
             not_found=NOT_FOUND,
+            progress=progress,
         )
     except FeatureStoreError as exc:
         raise ClaraError(

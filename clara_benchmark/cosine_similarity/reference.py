@@ -18,26 +18,25 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
-from clara_benchmark.config import ClaraError, ConfigError
-from clara_benchmark.cosine_similarity.config import ReferenceConfig
-from clara_benchmark.cosine_similarity.inputs import FitsFinder, iter_features
+from clara_benchmark.cosine_similarity.inputs import FitsFinder
 from clara_benchmark.cosine_similarity.match import label_group, unit_rows
-from clara_benchmark.executors import get_executor
+from clara_benchmark.exceptions import ClaraError, ConfigError
 from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES
 from clara_benchmark.lightcurve import LightCurveError, read_lightcurve, tic_from_filename
 from clara_benchmark.modelio import load_model, save_model
-from clara_benchmark.utils.io import atomic_write_bytes, failure_rows, sha256_file, write_failures_csv
+from clara_benchmark.utils.io import sha256_file
 
 REFERENCE_KIND = "clara reference PCA"
 
 
 def output_paths(output_dir: Path, name: str) -> tuple[Path, Path, Path]:
     """(PCA model, reference CSV, failures CSV) of a reference set called ``name``."""
-    output_dir = Path(output_dir)
+    from clara_benchmark import products
+
     return (
-        output_dir / f"pca_model_{name}.skops",
-        output_dir / f"reduced_features_{name}.csv",
-        output_dir / f"reduced_features_{name}_failures.csv",
+        products.REFERENCE_PCA.path(output_dir, name=name),
+        products.REFERENCE_CSV.path(output_dir, name=name),
+        products.REFERENCE_FAILURES.path(output_dir, name=name),
     )
 
 
@@ -62,6 +61,22 @@ class ReferenceSet:
     @property
     def n_components(self) -> int:
         return self.coords.shape[1]
+
+    @classmethod
+    def load(
+        cls, pca_path: str | os.PathLike, csv_path: str | os.PathLike, trust_pickles: bool = False
+    ) -> ReferenceSet:
+        """Load a reference set: its PCA (clara's ``.skops``, or CLARA's published pickle under the sha256
+        trust policy) and its CSV (columns ``0``…``N-1``, ``label``, ``filename``).
+
+        Examples
+        --------
+        >>> ref = ReferenceSet.load(PUBLISHED_DIR / "pca_model_s2_toi_simbad_labelled.pkl",
+        ...                         PUBLISHED_DIR / "reduced_features_s2_toi_simbad_labelled.csv")
+        >>> len(ref), ref.n_components
+        (187, 50)
+        """
+        return load_reference_set(pca_path, csv_path, trust_pickles)
 
 
 def component_columns(n: int) -> list[str]:
@@ -280,91 +295,105 @@ def resolve_labels(
 
 
 # ---------------------------------------------------------------------------------------------------------
-# the command
+# building a reference set
 
 
-def run(config: ReferenceConfig, ctx) -> int:
-    """Build a reference set; exit 0, or 1 when fewer than two labelled light curves could be used."""
-    model_path, csv_path, failures_path = output_paths(config.output_dir, config.name)
-    labels = read_labels(config.labels_path)
-    finder = FitsFinder(config.fits_dir)
-    named, failures, notes = resolve_labels(labels, finder)
-    for note in notes:
-        ctx.log.log(note)
-    ctx.log.main(
-        f"reference {config.name}: {len(labels)} labelled objects in {config.labels_path}, "
-        f"{len(named)} light curves to use"
+@dataclass
+class ReferenceBuild:
+    """What ``build_reference`` made: the set, its CSV table and bytes, and the light curves it could not use."""
+
+    reference: ReferenceSet
+    table: pd.DataFrame
+    csv_bytes: bytes
+    failures: list
+    n_components_requested: int
+
+    def save(self, output_dir: str | os.PathLike, name: str = "reference") -> tuple[Path, Path]:
+        """Write ``pca_model_<name>.skops`` (with metadata binding it to its CSV) and the reference CSV."""
+        from clara_benchmark import products
+
+        model_path = products.REFERENCE_PCA.path(output_dir, name=name)
+        csv_path = products.REFERENCE_CSV.path(output_dir, name=name)
+        metadata = {**self.reference.metadata, "name": name, "reference_csv": csv_path.name}
+        products.write_bytes(csv_path, self.csv_bytes)
+        save_model(self.reference.pca, model_path, metadata)
+        return model_path, csv_path
+
+
+def build_reference(
+    inputs,
+    labels,
+    n_components: int = 50,
+    executor=None,
+    batch_size: int = 64,
+    features_path: str | os.PathLike | None = None,
+    progress=None,
+    provenance: dict | None = None,
+) -> ReferenceBuild:
+    """A reference set from labelled light curves: clara-4000 → PCA (raw features, as CLARA) → reference rows.
+
+    Parameters
+    ----------
+    inputs : paths, folders, LightCurves, or a FeatureMatrix
+        The labelled light curves (rows whose file name has no label are not used).
+    labels : dict or DataFrame
+        ``{filename: label}``, or a table with ``filename`` and ``label`` columns.
+    n_components : int
+        PCA components; lowered to (objects − 1) when there are fewer objects.
+    executor, batch_size, features_path, progress
+        As for ``clara4000_many``.
+    provenance : dict, optional
+        Extra metadata for the model file (e.g. the labels file and its sha256).
+
+    Returns
+    -------
+    ReferenceBuild
+        ``.reference`` (a ``ReferenceSet`` ready for ``label``), ``.save(output_dir, name)``.
+    """
+    from clara_benchmark.extract import FeatureMatrix, clara4000_many
+
+    if isinstance(labels, pd.DataFrame):
+        labels = dict(zip(labels["filename"].map(os.path.basename), labels["label"]))
+    matrix = (
+        inputs
+        if isinstance(inputs, FeatureMatrix)
+        else clara4000_many(inputs, executor, batch_size, features_path, progress)
     )
-
-    executor = get_executor(config)
-    names, tic_ids, rows = [], [], []
-    with ctx.progress(total=len(named), desc="reference features", unit="lc") as bar:
-        for batch in iter_features(named, finder, executor, config.batch_size, config.features_path):
-            names.extend(batch.filenames)
-            tic_ids.extend(batch.tic_ids)
-            if len(batch.paths):
-                rows.append(batch.features)
-            failures.extend(batch.failures)
-            bar.update(len(batch.paths) + len(batch.failures))
-    for path, reason in failures:
-        ctx.log.log(f"failed: {path}: {reason}")
-    write_failures_csv(failures_path, failure_rows(failures))
-    if failures:
-        ctx.log.main(f"{len(failures)} labelled objects could not be used: see {failures_path}")
-
-    if len(names) < 2:
+    keep = [i for i, name in enumerate(matrix.filenames) if name in labels]
+    if len(keep) < 2:
         raise ClaraError(
-            f"reference {config.name}: only {len(names)} labelled light curve(s) could be used; "
-            "a reference set needs at least 2"
+            f"only {len(keep)} labelled light curve(s) could be used; a reference set needs at least 2"
         )
-    # rows in file-name order, so the set does not depend on batch or worker order
-    order = np.argsort(np.array(names), kind="stable")
-    features = np.vstack(rows)[order]
-    names = [names[i] for i in order]
-    tic_ids = [tic_ids[i] for i in order]
-    object_labels = [named[n] for n in names]
-
-    n_components = effective_components(config.n_components, len(names))
-    if n_components < config.n_components:
-        ctx.log.main(
-            f"using {n_components} PCA components instead of {config.n_components}: "
-            f"only {len(names)} reference objects (at most objects - 1 components carry information)"
-        )
-    pca, coords = fit_reference(features, n_components)
-
+    order = sorted(keep, key=lambda i: matrix.filenames[i])  # file-name order: independent of batches
+    names = [matrix.filenames[i] for i in order]
+    object_labels = [labels[n] for n in names]
+    features = matrix.features[order]
+    n_used = effective_components(n_components, len(names))
+    pca, coords = fit_reference(features, n_used)
     table = reference_table(coords, object_labels, names)
     csv_bytes = table.to_csv(index=False).encode("utf-8")
     counts = table["label"].value_counts().sort_index()
-    group_counts = table["label"].map(label_group).value_counts().sort_index()
     metadata = {
         "kind": REFERENCE_KIND,
-        "name": config.name,
         "feature_spec": FEATURE_SPEC_VERSION,
         "n_objects": len(names),
-        "n_components": int(n_components),
-        "n_components_requested": int(config.n_components),
+        "n_components": int(n_used),
+        "n_components_requested": int(n_components),
         "explained_variance_ratio": float(np.sum(pca.explained_variance_ratio_)),
-        "labels_path": str(config.labels_path),
-        "labels_sha256": sha256_file(config.labels_path),
+        **(provenance or {}),
         "label_counts": {str(k): int(v) for k, v in counts.items()},
-        "reference_csv": csv_path.name,
         "reference_csv_sha256": hashlib.sha256(csv_bytes).hexdigest(),
-        "tic_ids": [str(t) for t in tic_ids],
+        "tic_ids": [str(matrix.tic_ids[i]) for i in order],
     }
-    config.output_dir.mkdir(parents=True, exist_ok=True)
-    for path in (model_path, csv_path):
-        if path.exists():
-            ctx.log.log(f"replacing {path}")
-    atomic_write_bytes(csv_path, csv_bytes)
-    save_model(pca, model_path, metadata)
-
-    ctx.log.main(
-        f"reference {config.name}: {len(names)} objects, {n_components} components "
-        f"({metadata['explained_variance_ratio']:.1%} of the variance) → {model_path} + {csv_path}"
+    ref = ReferenceSet(
+        pca=pca,
+        coords=coords,
+        labels=np.asarray(object_labels, dtype=object),
+        filenames=np.asarray(names, dtype=object),
+        metadata=metadata,
+        unit=unit_rows(coords),
     )
-    ctx.log.log("labels: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    ctx.log.log("label groups: " + ", ".join(f"{k} {v}" for k, v in group_counts.items()))
-    return 0
+    return ReferenceBuild(ref, table, csv_bytes, list(matrix.failures), int(n_components))
 
 
 def describe(ref: ReferenceSet) -> str:

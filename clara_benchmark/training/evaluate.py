@@ -156,8 +156,8 @@ def host_task(task: tuple) -> list[dict]:
             lc = read_lightcurve(path)
             t_first = float(np.nanmin(lc.time)) if np.isfinite(lc.time).any() else 0.0
             t0s = injection_times(t_first, cells, seed, index)
-            baseline = clara4000(lc.time, lc.pdcsap_flux)
-            injected = inject_and_extract(lc.time, lc.pdcsap_flux, cells, t0s, shape)
+            baseline = clara4000(lc.time, lc.flux)
+            injected = inject_and_extract(lc.time, lc.flux, cells, t0s, shape)
         except LightCurveError as exc:
             out.append({"path": str(path), "failure": exc.reason})
             continue
@@ -262,9 +262,9 @@ def heatmap_png(summary: pd.DataFrame, model: str, n_hosts: int) -> bytes:
 
 
 def select_hosts(config: EvaluateConfig) -> list[Path]:
-    from clara_benchmark.extract import list_lightcurves
+    from clara_benchmark.inputs import find_lightcurves
 
-    files = list_lightcurves(config.input_dirs)
+    files = find_lightcurves(config.input_dirs).files
     if not files:
         raise ClaraError(f"no .fits light curves in {', '.join(map(str, config.input_dirs))}")
     if config.truth_csv is not None:

@@ -29,9 +29,9 @@ from clara_benchmark.config import (
     max_workers_key,
     scheduler_address_key,
 )
-from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES, FeatureError, clara4000
+from clara_benchmark.features import FEATURE_SPEC_VERSION, FeatureError, clara4000
 from clara_benchmark.synthetic.transits import SyntheticSetSpec, generate_transit_set
-from clara_benchmark.utils.io import atomic_open, atomic_write_text, failure_rows, write_failures_csv
+from clara_benchmark.utils.io import atomic_open, atomic_write_text, write_failures_csv
 
 #: CLARA's selected models (CLARA_SPEC §4); all: max_depth 700, min_samples_leaf 1, gini, random_state 42
 CLARA_VARIANTS = {
@@ -224,53 +224,26 @@ def synthetic_matrix(spec: SyntheticSetSpec, executor, chunk: int = 16):
     return synthetic, np.vstack(parts)
 
 
-@dataclass
-class RealFeatures:
-    filenames: list[str]
-    paths: list[str]
-    tic_ids: list[int]
-    features: np.ndarray
-    failures: list[tuple[str, str]]
-    reused: int = 0
-
-
 def real_features(
     paths: list[Path], executor, batch_size: int, features_dir: Path | None, ctx, save_dir=None
 ):
     """Features of ``paths`` in name order: reused from ``features_dir`` where present, else computed (and
     saved as a feature store in ``save_dir`` when given)."""
-    from clara_benchmark.extract import iter_features_with_store
+    from clara_benchmark.extract import FeatureMatrix, iter_feature_batches
     from clara_benchmark.featurestore import FeatureStoreWriter
 
-    got: dict[str, tuple[str, int, np.ndarray]] = {}
-    failures: list[tuple[str, str]] = []
-    reused = 0
-    writer = None
+    writer = FeatureStoreWriter(save_dir) if save_dir is not None else None
+
+    def saving(batches):
+        for batch in batches:
+            if writer is not None and not batch.reused:
+                writer.write(batch)
+            yield batch
+
     with ctx.progress(total=len(paths), desc="real features", unit="lc") as bar:
         # a store that cannot be read raises FeatureStoreError: "<dir>: cannot read feature store (...)"
-        for batch in iter_features_with_store(paths, executor, batch_size, features_dir):
-            if batch.reused:
-                reused += len(batch.paths)
-            elif save_dir is not None:
-                writer = writer or FeatureStoreWriter(save_dir)
-                writer.write(batch)
-            for i, name in enumerate(batch.filenames):
-                got[name] = (batch.paths[i], batch.tic_ids[i], batch.features[i])
-            failures.extend(batch.failures)
-            bar.update(len(batch.paths) + len(batch.failures))
-    out = RealFeatures([], [], [], np.empty((0, N_FEATURES)), failures, reused=reused)
-    rows = []
-    for p in paths:
-        if p.name not in got:
-            continue
-        path, tic, vec = got[p.name]
-        out.filenames.append(p.name)
-        out.paths.append(path)
-        out.tic_ids.append(int(tic))
-        rows.append(vec)
-    if rows:
-        out.features = np.vstack(rows)
-    return out
+        batches = iter_feature_batches(paths, executor, batch_size, features_dir, progress=bar.update)
+        return FeatureMatrix.from_batches(saving(batches), order=[p.name for p in paths])
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -316,7 +289,7 @@ def _names_digest(names: list[str]) -> str:
 
 def run(config: TrainConfig, ctx) -> int:
     from clara_benchmark.executors import get_executor
-    from clara_benchmark.extract import list_lightcurves
+    from clara_benchmark.inputs import find_lightcurves
     from clara_benchmark.modelio import save_model
 
     variants = parse_variants(config.variants)
@@ -324,7 +297,7 @@ def run(config: TrainConfig, ctx) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     executor = get_executor(config)
 
-    files = list_lightcurves(config.input_dirs)
+    files = find_lightcurves(config.input_dirs).files
     if not files:
         raise ClaraError(f"no .fits light curves in {', '.join(map(str, config.input_dirs))}")
     train_files = files[: config.max_real] if config.max_real else files
@@ -338,10 +311,8 @@ def run(config: TrainConfig, ctx) -> int:
     feature_seconds = time.perf_counter() - t0
     if real.failures:
         fpath = out_dir / f"train_failures_{ctx.timestamp}.csv"
-        write_failures_csv(fpath, failure_rows(real.failures))
+        write_failures_csv(fpath, real.failures)
         ctx.log.main(f"{len(real.failures)} real light curve(s) could not be used; see {fpath}")
-        for path, reason in real.failures:
-            ctx.log.log(f"failed: {path}: {reason}")
     if len(real.filenames) < 2:
         raise ClaraError(f"only {len(real.filenames)} usable real light curve(s): need at least 2 to train")
     ctx.log.main(
@@ -449,9 +420,9 @@ def select(config: TrainConfig, ctx, models: dict[str, Path], files, train_files
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise ClaraError(f"{config.labels_csv}: cannot read known planets ({exc})") from None
     if config.selection_dirs:
-        from clara_benchmark.extract import list_lightcurves
+        from clara_benchmark.inputs import find_lightcurves
 
-        sel_files = list_lightcurves(config.selection_dirs)
+        sel_files = find_lightcurves(config.selection_dirs).files
         source = ", ".join(map(str, config.selection_dirs))
     elif len(train_files) < len(files):
         sel_files = files[len(train_files) :]

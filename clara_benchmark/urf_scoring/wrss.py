@@ -9,20 +9,24 @@ square roots.)
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
+from clara_benchmark import products
+
 WEIGHT_P3 = 0.8
 WEIGHT_P9 = 0.2
-WRSS_COLUMNS = [
-    "tic_p3",
-    "filename",
-    "anomaly_score_p3",
-    "tic_p9",
-    "anomaly_score_p9",
-    "score_weighted_root_sum",
-    "score_weighted_root_sumnorm",
-]
+WRSS_COLUMNS = list(products.WRSS_COLUMNS)
+
+
+class WrssResult(NamedTuple):
+    """``table``: the WRSS rows (CLARA_SPEC §5 columns), sorted by file name; ``record``: the batch min/max
+    and weights the normalisation used (it depends on the rows scored together)."""
+
+    table: pd.DataFrame
+    record: dict
 
 
 def minmax_scale(values: np.ndarray) -> tuple[np.ndarray, float | None, float | None]:
@@ -56,7 +60,7 @@ def wrss_p3p9(p3: pd.DataFrame, p9: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     )
     joined["score_weighted_root_sum"] = root_sum
     scaled, lo, hi = minmax_scale(root_sum)
-    joined["score_weighted_root_sumnorm"] = scaled
+    joined[products.WRSS_NORM] = scaled
     record = {
         "rows": int(len(joined)),
         "score_weighted_root_sum_min": lo,
@@ -65,3 +69,42 @@ def wrss_p3p9(p3: pd.DataFrame, p9: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
         "weight_p9": WEIGHT_P9,
     }
     return joined[WRSS_COLUMNS], record
+
+
+def wrss(scores: pd.DataFrame, p9: pd.DataFrame | None = None) -> WrssResult:
+    """WRSS of P3 and P9 scores: ``0.8·√s_P3 + 0.2·√s_P9`` over the rows scoring > 0 in both, min-max scaled.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        ``score()``'s table (columns ``tic``, ``filename``, ``p3``, ``p9``), or, with ``p9`` given, the P3
+        table in the CSV layout (``tic``, ``filename``, ``anomaly_score``).
+    p9 : DataFrame, optional
+        The P9 table in the CSV layout.
+
+    Returns
+    -------
+    WrssResult
+        ``(table, record)``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from clara_benchmark import wrss
+    >>> scores = pd.DataFrame({"tic": [1, 2, 3], "filename": ["a", "b", "c"],
+    ...                        "p3": [0.25, 0.0, 0.04], "p9": [0.16, 0.3, 0.01]})
+    >>> table, record = wrss(scores)
+    >>> table["filename"].tolist(), table["score_weighted_root_sumnorm"].tolist()
+    (['a', 'c'], [1.0, 0.0])
+    >>> record["rows"], round(record["score_weighted_root_sum_max"], 3)
+    (2, 0.48)
+    """
+    if p9 is None:
+        missing = [c for c in ("tic", "filename", "p3", "p9") if c not in scores.columns]
+        if missing:
+            raise ValueError(f"WRSS needs P3 and P9 scores: no column {', '.join(missing)}")
+        p3 = scores[["tic", "filename", "p3"]].rename(columns={"p3": "anomaly_score"})
+        p9 = scores[["tic", "filename", "p9"]].rename(columns={"p9": "anomaly_score"})
+    else:
+        p3 = scores
+    return WrssResult(*wrss_p3p9(p3, p9))

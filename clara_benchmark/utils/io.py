@@ -18,7 +18,11 @@ os.umask(_UMASK)
 
 @contextlib.contextmanager
 def atomic_open(
-    path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None
+    path: str | os.PathLike,
+    mode: str = "w",
+    encoding: str | None = "utf-8",
+    newline: str | None = None,
+    errors: str | None = None,
 ) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
 
@@ -30,9 +34,8 @@ def atomic_open(
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)
-        with os.fdopen(
-            fd, mode, encoding=None if binary else encoding, newline=None if binary else newline
-        ) as fh:
+        text_options = {} if binary else {"encoding": encoding, "newline": newline, "errors": errors}
+        with os.fdopen(fd, mode, **text_options) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

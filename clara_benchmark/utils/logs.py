@@ -3,6 +3,13 @@
 ``main.log`` gets the run-level story (MAIN and ERROR) of every command, each command has its own detailed
 log, and ``system_status.log`` gets the monitor's SYSTEM entries. The console shows only MAIN and ERROR,
 written through tqdm so progress bars stay intact.
+
+The library logs through ``logging.getLogger("clara...")`` (``clara.pipeline``, ``clara.score``, ...) and
+never configures logging itself, so a notebook turns it up or off as usual
+(``logging.getLogger("clara").setLevel(logging.DEBUG)``; details are at the LOG level, 15). A command run
+(``RunLog``) takes the ``clara`` logger over for its duration: its handlers write the seed's files, and
+the handlers that were there before (a notebook's, or the demo's around one of its stages) come back when
+it closes. A library WARNING is written as a MAIN line starting with "warning:".
 """
 
 from __future__ import annotations
@@ -34,6 +41,17 @@ class _OnlyLevels(logging.Filter):
         return record.levelno in self.levels
 
 
+class _SeedFormatter(logging.Formatter):
+    """The seed's line format; a WARNING becomes a MAIN line "warning: ..." (the seed has no WARNING level)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno == logging.WARNING:
+            record = logging.makeLogRecord(record.__dict__)
+            record.msg, record.args = f"warning: {record.getMessage()}", None
+            record.levelno, record.levelname = MAIN, "MAIN"
+        return super().format(record)
+
+
 class _TqdmConsole(logging.Handler):
     """Console lines that do not tear progress bars apart."""
 
@@ -42,6 +60,8 @@ class _TqdmConsole(logging.Handler):
             msg = record.getMessage()
             if record.levelno >= ERROR:
                 msg = f"error: {msg}"
+            elif record.levelno == logging.WARNING:
+                msg = f"warning: {msg}"
             tqdm.write(msg, file=sys.stderr)
         except Exception:  # pragma: no cover - logging must never raise
             self.handleError(record)
@@ -50,7 +70,7 @@ class _TqdmConsole(logging.Handler):
 def _file_handler(path: Path, level: int, only: tuple[int, ...] = ()) -> logging.FileHandler:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LINE_FORMAT, DATE_FORMAT))
+    handler.setFormatter(_SeedFormatter(LINE_FORMAT, DATE_FORMAT))
     handler.setLevel(level)
     if only:
         handler.addFilter(_OnlyLevels(*only))
@@ -58,10 +78,11 @@ def _file_handler(path: Path, level: int, only: tuple[int, ...] = ()) -> logging
 
 
 class RunLog:
-    """The logger of one command run: ``main()``, ``log()``, ``error()``, ``system()``.
+    """The logs of one command run: ``main()``, ``log()``, ``error()``, ``system()``.
 
-    ``quiet`` keeps only errors on the console. Creating it opens the files; ``close()`` detaches every handler so that several runs in one process
-    (tests, the demo) never write into each other's files.
+    ``quiet`` keeps only errors on the console. Creating it opens the files and takes over the ``clara``
+    logger (see the module docstring); ``close()`` detaches every handler and gives the logger back, so
+    that several runs in one process (tests, the demo) never write into each other's files.
     """
 
     def __init__(
@@ -72,21 +93,26 @@ class RunLog:
         self.command_log_path = Path(command_log) if command_log else self.log_dir / f"{command}.log"
         self.main_log_path = self.log_dir / "main.log"
         self.system_log_path = self.log_dir / "system_status.log"
-        self._logger = logging.getLogger(f"clara.run.{command}.{id(self)}")
-        self._logger.setLevel(LOG)
-        self._logger.propagate = False
+        self._root = logging.getLogger("clara")
+        self._logger = logging.getLogger(f"clara.{command}")
         self._system = logging.getLogger(f"clara.system.{id(self)}")
         self._system.setLevel(SYSTEM)
         self._system.propagate = False
-        self._handlers = [
-            (self._logger, _file_handler(self.main_log_path, MAIN, only=(MAIN, ERROR))),
-            (self._logger, _file_handler(self.command_log_path, LOG)),
-            (self._system, _file_handler(self.system_log_path, SYSTEM)),
+        run_handlers = [
+            _file_handler(self.main_log_path, MAIN, only=(MAIN, logging.WARNING, ERROR)),
+            _file_handler(self.command_log_path, LOG),
         ]
         if console:
             handler = _TqdmConsole()
-            handler.addFilter(_OnlyLevels(ERROR) if quiet else _OnlyLevels(MAIN, ERROR))
-            self._handlers.append((self._logger, handler))
+            handler.addFilter(_OnlyLevels(ERROR) if quiet else _OnlyLevels(MAIN, logging.WARNING, ERROR))
+            run_handlers.append(handler)
+        self._handlers = [(self._system, _file_handler(self.system_log_path, SYSTEM))]
+        self._handlers += [(self._root, h) for h in run_handlers]
+        self._saved = (list(self._root.handlers), self._root.level, self._root.propagate)
+        for handler in list(self._root.handlers):
+            self._root.removeHandler(handler)
+        self._root.setLevel(LOG)
+        self._root.propagate = False
         for logger, handler in self._handlers:
             logger.addHandler(handler)
 
@@ -111,4 +137,10 @@ class RunLog:
         for logger, handler in self._handlers:
             logger.removeHandler(handler)
             handler.close()
+        if self._handlers:
+            handlers, level, propagate = self._saved
+            for handler in handlers:
+                self._root.addHandler(handler)
+            self._root.setLevel(level)
+            self._root.propagate = propagate
         self._handlers = []

@@ -1,0 +1,135 @@
+"""The ``sim`` command: label anomaly candidates by cosine similarity to a labelled reference set.
+
+config → ``ReferenceSet.load`` → candidate rows (``tables.select_candidates``: the WRSS threshold or CLARA's
+``input_df_sql``) → ``label_batches`` on their files (found by name below ``fits_dir``; features reused from
+a feature store where given) → labels joined back to the candidate rows by file name (CLARA joined by
+position and mislabelled rows) → ``cosine_similarity_scores_<ts>.csv`` and its failures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from clara_benchmark import products
+from clara_benchmark.config import SimConfig
+from clara_benchmark.cosine_similarity.inputs import NOT_FOUND, FitsFinder
+from clara_benchmark.cosine_similarity.label import label_batches
+from clara_benchmark.cosine_similarity.reference import ReferenceSet, csv_matches_model, describe
+from clara_benchmark.exceptions import ClaraError, FeatureStoreError
+from clara_benchmark.executors import get_executor
+from clara_benchmark.inputs import Failure
+from clara_benchmark.tables import file_key, read_input_table, select_candidates
+
+
+def run(config: SimConfig, ctx) -> int:
+    ref = load_reference(config, ctx)
+    table = read_input_table(config.input_df_path)
+    candidates = select_candidates(table, config)
+    how = (
+        f'input_df_sql "{config.input_df_sql}"'
+        if config.input_df_sql is not None
+        else f"{products.WRSS_NORM} >= {config.gt_wrss_threshold}"
+    )
+    ctx.log.main(f"{len(candidates)} of {len(table)} rows of {config.input_df_path} are candidates ({how})")
+    keys = candidates["filename"].map(file_key)
+    if config.top_k > len(ref):
+        ctx.log.main(
+            f"top_k {config.top_k} is more than the {len(ref)} reference objects; reporting {len(ref)}"
+        )
+    results, failures = label_files(config, ctx, ref, list(dict.fromkeys(keys[keys.notna()])))
+    failures += [
+        Failure("", "", f"candidate row {i + 1} has no filename") for i in candidates.index[keys.isna()]
+    ]
+
+    # join by file name: a row gets exactly the result computed from its own file
+    columns = list(products.SIM_COLUMNS) + products.topk_columns(min(config.top_k, len(ref)))
+    clash = [c for c in columns if c in candidates.columns]
+    if clash:
+        ctx.log.log(f"input columns {clash} are replaced by this run's values")
+        candidates = candidates.drop(columns=clash)
+    found = pd.DataFrame.from_dict(results, orient="index", columns=columns)
+    found.index = pd.Index(list(results), dtype=object)  # also when empty: file names, not a RangeIndex
+    labelled = (
+        candidates.assign(_clara_file_key=keys)
+        .merge(found, left_on="_clara_file_key", right_index=True, how="inner", sort=False)
+        .drop(columns="_clara_file_key")
+    )
+    groups = config.save_label_groups
+    saved = labelled if groups == "all" else labelled[labelled["label_group"].isin(groups)]
+    out_path = products.write_frame(products.SIM.path(config.output_dir, ts=ctx.timestamp), saved)
+    failures_path = products.write_failures(
+        products.SIM_FAILURES.path(config.output_dir, ts=ctx.timestamp), failures
+    )
+    summarise(config, ctx, labelled, saved, failures, out_path, failures_path)
+    if len(candidates) and labelled.empty:
+        raise ClaraError(
+            f"none of the {len(candidates)} candidates could be labelled (see {failures_path}); "
+            f"is fits_dir ({config.fits_dir}) the folder of their light curves?"
+        )
+    return 0
+
+
+def load_reference(config: SimConfig, ctx) -> ReferenceSet:
+    ref = ReferenceSet.load(
+        config.simbad_labelled_pca_model_path, config.simbad_labelled_pca_features_path, config.trust_pickles
+    )
+    ctx.log.main(f"reference set: {describe(ref)}")
+    if csv_matches_model(ref, config.simbad_labelled_pca_features_path) is False:
+        ctx.log.main(
+            f"warning: {config.simbad_labelled_pca_features_path} is not the CSV written with "
+            f"{config.simbad_labelled_pca_model_path} (sha256 differs); using it as given"
+        )
+    return ref
+
+
+def label_files(config: SimConfig, ctx, ref: ReferenceSet, names: list[str]) -> tuple[dict, list[Failure]]:
+    """``({file name: result row}, failures)`` for the candidates' files."""
+    finder = FitsFinder(config.fits_dir)
+    results: dict[str, tuple] = {}
+    failures: list[Failure] = []
+    with ctx.progress(total=len(names), desc="sim", unit="lc") as bar:
+        try:
+            for batch, found in label_batches(
+                (finder.fits_dir / name for name in names),
+                ref,
+                top_k=config.top_k,
+                min_similarity=config.min_similarity_threshold,
+                executor=get_executor(config),
+                batch_size=config.batch_size,
+                features_path=config.features_path,
+                locate=lambda path: finder.find(path.name),
+                not_found=NOT_FOUND,
+                progress=bar.update,
+            ):
+                results.update(found)
+                failures += batch.failures
+        except FeatureStoreError as exc:
+            raise ClaraError(
+                f'features_path "{config.features_path}": cannot read the feature store ({exc.reason})'
+            ) from None
+    for name, paths in finder.ambiguous.items():
+        if name in results:
+            ctx.log.main(
+                f"{name} is in several folders under fits_dir; used {finder.find(name)} (also: {paths[0]})"
+            )
+    return results, failures
+
+
+def summarise(config: SimConfig, ctx, labelled, saved, failures, out_path, failures_path) -> None:
+    counts = labelled["label_group"].value_counts()
+    summary = ", ".join(f"{g} {int(counts.get(g, 0))}" for g in sorted(counts.index))
+    groups = config.save_label_groups
+    ctx.log.main(
+        f"labelled {len(labelled)} candidate rows ({summary or 'none'}); {len(failures)} failed; "
+        f"wrote {len(saved)} rows (save_label_groups {groups if groups == 'all' else list(groups)}) → {out_path}"
+    )
+    if failures:
+        ctx.log.main(f"failures with reasons → {failures_path}")
+    sims = labelled["similarity_score"].to_numpy()
+    if len(sims):
+        below = int(np.sum(sims < config.min_similarity_threshold))
+        ctx.log.log(
+            f"similarity: min {np.min(sims):.3f}, median {np.median(sims):.3f}, max {np.max(sims):.3f}; "
+            f"below threshold {config.min_similarity_threshold}: {below}"
+        )
