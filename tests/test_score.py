@@ -13,10 +13,10 @@ from astropy.io import fits
 from clara_reference import clara_score
 from sklearn.preprocessing import MinMaxScaler
 
+from clara_benchmark.commands import score as score_mod
 from clara_benchmark.config import ConfigError, ScoreConfig, build_config
 from clara_benchmark.featurestore import FeatureStore
 from clara_benchmark.modelio import load_model
-from clara_benchmark.commands import score as score_mod
 from clara_benchmark.resume import WorkDir
 from clara_benchmark.urf_scoring.wrss import WRSS_COLUMNS, wrss_p3p9
 from clara_benchmark.utils.context import RunContext
