@@ -2,8 +2,9 @@
 
 Checks, cheapest first: the byte count (against the server's Content-Length), the file opens as a light
 curve (FITS, HDU 1 a non-empty binary table with TIME and PDCSAP_FLUX, the columns ``lightcurve.REQUIRED``
-names), the HDUs tile the file exactly (and match NEXTEND), and the FITS checksums of every HDU that
-carries a CHECKSUM card. All of it reads the file once; the sha256 for the manifest comes from the same
+names), the HDUs tile the file exactly (and match NEXTEND), the FITS checksums of every HDU that
+carries a CHECKSUM card, and -- for a SPOC-style name -- that the file is the star and sector its name
+says (``check_identity``). All of it reads the file once; the sha256 for the manifest comes from the same
 bytes.
 
 Why our own checksum code: SPOC files carry CHECKSUM without DATASUM. astropy 8 then assumes a data sum of
@@ -31,7 +32,7 @@ from clara_benchmark.fitsfile import (
     open_regular_file,
     precheck,
 )
-from clara_benchmark.lightcurve import REQUIRED
+from clara_benchmark.lightcurve import FILENAME_TIC, REQUIRED
 
 CARD = 80
 NEGATIVE_ZERO = 0xFFFFFFFF
@@ -45,11 +46,16 @@ class VerifyError(ValueError):
         super().__init__(reason)
 
 
+class IdentityError(VerifyError):
+    """An intact light curve, but not of the star or sector its file name says (not worth a retry)."""
+
+
 @dataclass(frozen=True)
 class Verified:
     size: int
     sha256: str
     hdus_checksummed: int  # HDUs with a CHECKSUM and/or DATASUM card, all verified
+    identity: tuple[int, int] = (0, 0)  # (st_dev, st_ino) of the file whose bytes were verified
 
 
 def ones_complement_sum(data: bytes | memoryview) -> int:
@@ -67,13 +73,72 @@ def _card_value(header: bytes, keyword: str) -> str | None:
     for i in range(0, len(header), CARD):
         card = header[i : i + CARD]
         if card[:8] == key and card[8:10] == b"= ":
-            text = card[10:].decode("ascii", errors="replace")
-            if "'" in text:
+            text = card[10:].decode("ascii", errors="replace").strip()
+            if text.startswith("'"):  # a string value (a quote inside a comment is not one)
                 return text.split("'")[1].strip()
             return text.split("/")[0].strip()
         if card[:8] == b"END     ":
             break
     return None
+
+
+def encode_checksum(hdu: bytes | memoryview) -> str:
+    """The 16-character CHECKSUM value for an HDU whose CHECKSUM card currently holds ``'0000000000000000'``.
+
+    The inverse of the check in ``check_checksums``: the FITS convention's ASCII encoding of the ones'
+    complement of the HDU's sum, so that the HDU then sums to -0. Used to relabel test and benchmark
+    copies of real light curves (``localserver.relabelled_copy``); verification never writes anything.
+    """
+    value = ~ones_complement_sum(hdu) & 0xFFFFFFFF
+    excluded = set(range(0x3A, 0x41)) | set(range(0x5B, 0x61))  # punctuation between digits and letters
+    out = [0] * 16
+    for i in range(4):
+        byte = (value >> (24 - 8 * i)) & 0xFF
+        quotient, remainder = byte // 4 + 0x30, byte % 4
+        ch = [quotient + remainder, quotient, quotient, quotient]
+        changed = True
+        while changed:  # move pairs off excluded characters, keeping each pair's sum
+            changed = False
+            for j in (0, 2):
+                if ch[j] in excluded or ch[j + 1] in excluded:
+                    ch[j] += 1
+                    ch[j + 1] -= 1
+                    changed = True
+        for j in range(4):
+            out[4 * j + i] = ch[j]
+    return bytes(out[-1:] + out[:-1]).decode("ascii")  # rotated right by one byte
+
+
+def check_identity(primary_header: bytes, filename: str) -> None:
+    """A SPOC-style ``filename`` (``tess<date>-s<sector>-<16-digit TIC>-<id>-<x>_lc.fits``) must name the
+    star and sector the primary header's TICID and SECTOR cards say; otherwise a valid light curve of
+    another star served under this name would be accepted as this star's.
+
+    Names of any other form carry no identity and are not checked (a user's ``tic55525572_lc.fits`` or
+    a script's ``a.fits`` passes whatever its header says).
+    """
+    m = FILENAME_TIC.match(filename)
+    if not m:
+        return
+    for keyword, label, expected in (
+        ("TICID", "TIC", int(m.group(2))),
+        ("SECTOR", "sector", int(m.group(1))),
+    ):
+        text = _card_value(primary_header, keyword)
+        if text is None:
+            raise IdentityError(f"primary header has no {keyword}; the file name says {label} {expected}")
+        try:
+            value = int(text)
+        except ValueError:
+            raise IdentityError(
+                f"primary header {keyword} = {text[:40]!r} is not an integer; the file name says {label} "
+                f"{expected}"
+            ) from None
+        if value != expected:
+            raise IdentityError(
+                f"primary header {keyword} = {value} but the file name says {label} {expected} "
+                "(a different star's or sector's light curve under this name)"
+            )
 
 
 def check_structure(raw: bytes, offsets: list[dict]) -> None:
@@ -146,17 +211,28 @@ def open_as_lightcurve(fd: int, path: str | os.PathLike, raw: bytes) -> list[dic
     return offsets
 
 
-def verify_lightcurve_file(path: str | os.PathLike, expected_size: int | None = None) -> Verified:
+def verify_lightcurve_file(
+    path: str | os.PathLike,
+    expected_size: int | None = None,
+    *,
+    filename: str | None = None,
+    follow_symlinks: bool = True,
+) -> Verified:
     """Raise ``VerifyError`` unless ``path`` is a complete light curve with intact checksums.
 
+    ``filename`` is the name the file is (or will be) known by, for ``check_identity``: a download is
+    verified as ``<name>.part`` before it is renamed, so the caller passes ``<name>``; by default the
+    name of ``path``. With ``follow_symlinks`` False a symbolic link is refused instead of read.
+
     The file is opened once; its bytes, the FITS library's view and the sha256 all come from that one
-    descriptor.
+    descriptor, and ``Verified.identity`` says which file (device, inode) that was.
     """
     try:
-        fd = open_regular_file(path)
+        fd = open_regular_file(path, follow_symlinks=follow_symlinks)
     except FitsOpenError as exc:
         raise VerifyError(exc.reason) from None
     try:
+        st = os.fstat(fd)
         with os.fdopen(os.dup(fd), "rb") as fh:
             raw = fh.read()
         if expected_size is not None and len(raw) != expected_size:
@@ -166,4 +242,10 @@ def verify_lightcurve_file(path: str | os.PathLike, expected_size: int | None = 
         os.close(fd)
     check_structure(raw, offsets)
     hdus = check_checksums(raw, offsets)
-    return Verified(size=len(raw), sha256=hashlib.sha256(raw).hexdigest(), hdus_checksummed=hdus)
+    check_identity(raw[: offsets[0]["data_start"]], filename or os.path.basename(path))
+    return Verified(
+        size=len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        hdus_checksummed=hdus,
+        identity=(st.st_dev, st.st_ino),
+    )
