@@ -3,7 +3,8 @@
     CLARA_SHARED=../shared python bench/bench_download.py [--files 200] [--latency 0.05] [--threads 1 4 16]
 
 A local server (``localserver``, in its own process so it does not share our GIL) serves ``--files`` copies
-of the real ~2 MB light curves under SPOC names and waits ``--latency`` seconds before answering each
+of the real ~2 MB light curves under SPOC names (each relabelled as the star its name says, since
+``download`` checks the header's TICID and SECTOR against the name) and waits ``--latency`` seconds before answering each
 request, like a distant archive. The baseline is what CLARA did: one ``urllib.request.urlopen`` at a time,
 written straight to the final name, no verification. clara's runs go through ``cli.main`` with a config
 file, exactly as a user runs them, and verify every file (length, FITS structure, checksums, sha256).
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 
 from clara_benchmark import cli  # noqa: E402
+from clara_benchmark.tess_spoc_download.localserver import relabelled_copy  # noqa: E402
 
 
 def make_archive(root: Path, tess_dir: Path, n: int) -> list[str]:
@@ -41,7 +43,7 @@ def make_archive(root: Path, tess_dir: Path, n: int) -> list[str]:
     names = []
     for i in range(n):
         name = f"tess2018206045859-s0001-{1_000_000 + i:016d}-0120-s_lc.fits"
-        shutil.copyfile(reals[i % len(reals)], root / name)
+        relabelled_copy(reals[i % len(reals)], root / name, 1_000_000 + i, 1)
         names.append(name)
     return names
 

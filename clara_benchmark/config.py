@@ -279,6 +279,27 @@ class DownloadBlock:
     max_backoff_seconds: float = key(
         "Longest wait between retries, a server's Retry-After included", "float", 60.0, minimum=0.0
     )
+    file_deadline_seconds: float = key(
+        "Longest one attempt at one file may take (request to last byte) before it is retried",
+        "float",
+        600.0,
+        minimum=0.1,
+    )
+    min_rate_bytes_per_second: float = key(
+        "An attempt slower than this over min_rate_seconds is retried (0: no minimum)",
+        "float",
+        1024.0,
+        minimum=0.0,
+    )
+    min_rate_seconds: float = key(
+        "Window over which min_rate_bytes_per_second is measured", "float", 30.0, minimum=0.1
+    )
+    max_requests_per_second: float = key(
+        "Most requests started per second to one host (null: no limit beyond num_threads)",
+        "float",
+        None,
+        minimum=0.01,
+    )
 
     def check(self) -> str | None:
         if not self.base_url.lower().startswith(("http://", "https://")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 
 import pytest
 
@@ -125,6 +126,14 @@ HOSTILE = [
     ("curl -o - http://h/x", "stdout"),
     ("curl -o", "no file name"),
     ("wget http://h/", "empty target"),
+    ("curl -o a.fits.part http://h/x", "reserved"),  # clara's own suffixes and manifest name
+    ("curl -o A.FITS.PART http://h/x", "reserved"),
+    ("curl -o a.fits.damaged http://h/x", "reserved"),
+    ("curl -o manifest_sector_7.csv http://h/x", "reserved"),
+    ("curl -o 'a\u202etxt.fits' http://h/x", "invisible"),  # right-to-left override: the name lies
+    ("curl -o 'a\u200bb.fits' http://h/x", "invisible"),  # zero-width space
+    ("curl -o 'a\x9bb.fits' http://h/x", "control"),  # C1 control (CSI)
+    ("curl -o 'a\tb.fits' http://h/x", "control"),
 ]
 
 
@@ -157,6 +166,39 @@ def test_check_filename_accepts_spoc_names():
     for bad in ["", "a\x00b", "a\nb", "x" * 300]:
         with pytest.raises(ValueError):
             check_filename(bad)
+
+
+#: characters with a meaning to cfitsio, a shell or a glob, which in a name are only characters
+PLAIN_NAMES = [
+    "a",
+    "a.part(numpy.py)",
+    "star[1].fits",
+    "!x.fits",
+    "|cmd.fits",
+    "x#1.fits",
+    "b c.fits",
+    " lead and trail .fits ",
+    "mem:x.fits",
+    "ftp:x.fits",
+    "~x.fits",
+    "*.fits",
+    "?.fits",
+    "-x.fits",
+    "$HOME.fits",
+    "a'b\"c.fits",
+    "x.fits+1",
+    "étoile.fits",
+    "a.partial",
+    "a.part.fits",
+    "manifest_sector_1.csv.fits",
+]
+
+
+@pytest.mark.parametrize("name", PLAIN_NAMES)
+def test_plain_names_are_accepted_literally(name):
+    assert check_filename(name) == name
+    parsed = parse_script(f"curl -L -o {shlex.quote(name)} http://h/x\n")
+    assert parsed.errors == [] and [e.filename for e in parsed.entries] == [name]
 
 
 def test_remote_name():

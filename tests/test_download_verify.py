@@ -14,7 +14,8 @@ import pytest
 from astropy.io import fits
 
 from clara_benchmark.fitsfile import FitsOpenError, check_checksums, ones_complement_sum
-from clara_benchmark.tess_spoc_download.verify import VerifyError, verify_lightcurve_file
+from clara_benchmark.tess_spoc_download.localserver import relabelled_copy
+from clara_benchmark.tess_spoc_download.verify import IdentityError, VerifyError, verify_lightcurve_file
 from conftest import REAL_LIGHTCURVES
 
 
@@ -33,7 +34,8 @@ def checksums(path, raw: bytes | None = None) -> int:
 
 def write_lightcurve(path, n=500, columns=("TIME", "PDCSAP_FLUX"), checksum=True, tic=12345):
     primary = fits.PrimaryHDU()
-    primary.header["TICID"] = tic
+    if tic is not None:
+        primary.header["TICID"] = tic
     primary.header["SECTOR"] = 1
     rng = np.random.default_rng(0)
     cols = [fits.Column(name=c, format="D", array=rng.normal(size=n)) for c in columns]
@@ -154,7 +156,70 @@ def test_ones_complement_sum_end_around_carry():
     assert ones_complement_sum(b"\x00" * 8) == 0
 
 
-def test_copy_of_real_file_under_spoc_name(real_copies, tmp_path):
-    dst = tmp_path / "tess2018206045859-s0001-0000000278660115-0120-s_lc.fits"
-    shutil.copy(real_copies / "tic55525572_lc.fits", dst)
-    assert verify_lightcurve_file(dst).size == dst.stat().st_size
+SPOC_55525572 = "tess2018349182459-s0005-0000000055525572-0125-s_lc.fits"  # its own TIC and sector
+
+
+def test_spoc_name_must_match_the_header_tic_and_sector(real_copies, tmp_path):
+    """A valid light curve of another star (or sector) under this star's SPOC name is refused, naming
+    both values; under its own name, or under a name that is not SPOC-style, it passes."""
+    src = real_copies / "tic55525572_lc.fits"  # header: TICID 55525572, SECTOR 5
+    own = tmp_path / SPOC_55525572
+    shutil.copy(src, own)
+    assert verify_lightcurve_file(own).hdus_checksummed == 3
+    other_star = tmp_path / "tess2018349182459-s0005-0000000278660115-0125-s_lc.fits"
+    other_sector = tmp_path / "tess2018349182459-s0006-0000000055525572-0125-s_lc.fits"
+    for dst, words in [
+        (other_star, ("TICID = 55525572", "TIC 278660115")),
+        (other_sector, ("SECTOR = 5", "sector 6")),
+    ]:
+        shutil.copy(src, dst)
+        with pytest.raises(IdentityError) as info:
+            verify_lightcurve_file(dst)
+        assert all(w in info.value.reason for w in words), info.value.reason
+    # the name checked is the one given (a download is verified as <name>.part before its rename)
+    part = tmp_path / (other_star.name + ".part")
+    shutil.copy(src, part)
+    with pytest.raises(IdentityError, match="TIC 278660115"):
+        verify_lightcurve_file(part, filename=other_star.name)
+    verify_lightcurve_file(part, filename=SPOC_55525572)
+    for plain in ["a.fits", "star[1].fits", "tess-s0001-123_lc.fits"]:  # no SPOC identity to check
+        shutil.copy(src, tmp_path / plain)
+        verify_lightcurve_file(tmp_path / plain)
+
+
+def test_spoc_name_with_no_or_unreadable_tic_in_the_header(tmp_path):
+    name = "tess2018206045859-s0001-0000000000012345-0120-s_lc.fits"
+    assert verify_lightcurve_file(write_lightcurve(tmp_path / name, tic=12345)).size > 0
+    no_tic = tmp_path / "no_tic" / name
+    no_tic.parent.mkdir()
+    write_lightcurve(no_tic, tic=None)
+    with pytest.raises(IdentityError, match="no TICID; the file name says TIC 12345"):
+        verify_lightcurve_file(no_tic)
+    text_tic = tmp_path / "text_tic" / name
+    text_tic.parent.mkdir()
+    write_lightcurve(text_tic, tic="12345a")
+    with pytest.raises(IdentityError, match="not an integer"):
+        verify_lightcurve_file(text_tic)
+
+
+def test_relabelled_copy_is_valid_and_agrees_with_cfitsio(real_copies, tmp_path):
+    """relabelled_copy (tests' and benchmarks' archives) writes a CHECKSUM that cfitsio accepts."""
+    for src in sorted(real_copies.iterdir()):
+        dst = tmp_path / "tess2018206045859-s0003-0000000000004242-0120-s_lc.fits"
+        relabelled_copy(src, dst, 4242, 3)
+        assert cfitsio_hdu_status(dst) == [1, 1, 1]
+        assert verify_lightcurve_file(dst).hdus_checksummed == 3
+        with fitsio.FITS(str(dst)) as f:
+            header = f[0].read_header()
+            assert (header["TICID"], header["SECTOR"]) == (4242, 3)
+            assert np.array_equal(
+                f[1]["PDCSAP_FLUX"][:], fitsio.read(str(src), ext=1)["PDCSAP_FLUX"], equal_nan=True
+            )
+
+
+def test_symbolic_link_refused_when_asked(real_copies, tmp_path):
+    link = tmp_path / "link.fits"
+    link.symlink_to(real_copies / "tic55525572_lc.fits")
+    assert verify_lightcurve_file(link).size > 0
+    with pytest.raises(VerifyError, match="symbolic link"):
+        verify_lightcurve_file(link, follow_symlinks=False)

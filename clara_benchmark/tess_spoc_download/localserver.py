@@ -12,11 +12,14 @@ latency to every request (a distant archive), and injects faults per file name:
 ``corrupt``  sends the full length with one byte flipped in the middle
 ``norange``  ignores Range and sends the whole file with 200
 ``redirect`` answers 302 to the same file under ``/redirected/``
+``trickle``  sends ``trickle_bytes`` every ``trickle_seconds`` (4 KiB every 0.5 s: alive, never done)
 ``500`` ...  answers with that HTTP status (``429`` adds ``Retry-After: <retry_after>``)
 ===========  ===============================================================================
 
 ``add_faults(name, "500", "drop")`` makes the next two requests for ``name`` fail that way, in order;
-``always=True`` makes them permanent. Run it standalone for a demo:
+``always=True`` makes them permanent. Every request is recorded (``requests``: name, Range, status, fault,
+arrival and response times) for assertions. ``relabelled_copy`` makes many distinct, valid stars out of
+a few real files, for archives to serve. Run it standalone for a demo:
 
     python -m clara_benchmark.tess_spoc_download.localserver DIR [--port N] [--latency 0.05]
 """
@@ -40,7 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-FAULTS = ("drop", "short", "stall", "slow", "corrupt", "norange", "redirect")
+FAULTS = ("drop", "short", "stall", "slow", "corrupt", "norange", "redirect", "trickle")
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
@@ -53,6 +56,7 @@ class Request:
     status: int
     fault: str | None
     time: float = 0.0  # time.monotonic() when the response started
+    arrived: float = 0.0  # time.monotonic() when the request arrived (before the latency)
 
 
 def _check_fault(fault: str) -> str:
@@ -92,6 +96,11 @@ class _Handler(BaseHTTPRequestHandler):
             return posixpath.basename(rel), None
         return path.name, path
 
+    def _record(self, name: str, status: int, fault: str | None) -> None:
+        self.server.record(
+            Request(name, self.headers.get("Range"), status, fault, time.monotonic(), self._arrived)
+        )
+
     def _status(self, code: int, name: str, fault: str | None, headers: dict | None = None) -> None:
         body = f"{code} {self.responses.get(code, ('',))[0]}\n".encode()
         self.send_response(code)
@@ -102,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        self.server.record(Request(name, self.headers.get("Range"), code, fault, time.monotonic()))
+        self._record(name, code, fault)
 
     def _reset(self) -> None:
         """Drop the connection with a TCP reset, as a crashed proxy would."""
@@ -122,6 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         srv = self.server
+        self._arrived = time.monotonic()
         if srv.latency > 0:
             time.sleep(srv.latency)
         name, path = self._resolve()
@@ -158,10 +168,12 @@ class _Handler(BaseHTTPRequestHandler):
         if partial:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.end_headers()
-        srv.record(Request(name, rng, 206 if partial else 200, fault, time.monotonic()))
+        self._record(name, 206 if partial else 200, fault)
         if self.command == "HEAD":
             return
         with open(path, "rb") as fh:
+            if fault == "trickle":
+                return self._trickle(fh, start, length)
             if fault in ("drop", "stall", "short", "corrupt"):
                 fh.seek(start)
                 body = fh.read(length)
@@ -183,6 +195,19 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self.connection.sendfile(fh, start, length)
 
+    def _trickle(self, fh, start: int, length: int) -> None:
+        """Send the body a few bytes at a time: never silent long enough for a read timeout."""
+        fh.seek(start)
+        sent = 0
+        with contextlib.suppress(OSError):  # the client gave up and closed the connection
+            while sent < length:
+                piece = fh.read(min(self.server.trickle_bytes, length - sent))
+                self.wfile.write(piece)
+                self.wfile.flush()
+                sent += len(piece)
+                time.sleep(self.server.trickle_seconds)
+        self.close_connection = True
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -195,6 +220,8 @@ class _Server(ThreadingHTTPServer):
         self.latency = latency
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
+        self.trickle_bytes = 4096
+        self.trickle_seconds = 0.5
         self.lock = threading.Lock()
         self.faults: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self.always: dict[str, str] = {}
@@ -218,6 +245,38 @@ class _Server(ThreadingHTTPServer):
     def track(self, conn: socket.socket, alive: bool) -> None:
         with self.lock:
             (self.connections.add if alive else self.connections.discard)(conn)
+
+
+def relabelled_copy(src: str | os.PathLike, dst: str | os.PathLike, tic_id: int, sector: int) -> Path:
+    """Copy the SPOC light curve ``src`` to ``dst`` as star ``tic_id`` of ``sector``.
+
+    The primary header's TICID and SECTOR cards are rewritten in place (same size) and its CHECKSUM is
+    recomputed, so the copy is as valid as the original and agrees with a SPOC name built from
+    ``tic_id`` and ``sector`` (which ``download`` checks). The primary HDU must have no data, as SPOC's
+    has not.
+    """
+    from clara_benchmark.fitsfile import encode_checksum
+
+    raw = bytearray(Path(src).read_bytes())
+    cards: dict[bytes, int] = {}
+    end = None
+    for at in range(0, len(raw), 80):
+        keyword = bytes(raw[at : at + 8])
+        cards.setdefault(keyword, at)
+        if keyword == b"END     ":
+            end = -(-(at + 80) // 2880) * 2880
+            break
+    if end is None or raw[cards[b"NAXIS   "] + 10 : cards[b"NAXIS   "] + 30].strip() != b"0":
+        raise ValueError(f"{src}: not a SPOC light curve (primary HDU has data or no END card)")
+    for keyword, value in ((b"TICID   ", tic_id), (b"SECTOR  ", sector)):
+        at = cards[keyword]
+        raw[at + 10 : at + 30] = f"{value:>20}".encode("ascii")
+    if b"CHECKSUM" in cards:
+        at = cards[b"CHECKSUM"] + 11  # the value inside CHECKSUM= '...'
+        raw[at : at + 16] = b"0" * 16
+        raw[at : at + 16] = encode_checksum(bytes(raw[:end])).encode("ascii")
+    Path(dst).write_bytes(bytes(raw))
+    return Path(dst)
 
 
 class LocalServer:
@@ -248,6 +307,10 @@ class LocalServer:
     def mast_url(self, name: str) -> str:
         """A URL shaped like the ones in MAST's scripts, served from this server."""
         return f"{self.base_url}api/v0.1/Download/file/?uri=mast:TESS/product/{name}"
+
+    def set_trickle(self, nbytes: int, seconds: float) -> None:
+        """What the ``trickle`` fault sends: ``nbytes`` every ``seconds``."""
+        self._server.trickle_bytes, self._server.trickle_seconds = nbytes, seconds
 
     @property
     def latency(self) -> float:

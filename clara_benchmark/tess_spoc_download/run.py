@@ -13,6 +13,7 @@ import io
 import itertools
 import logging
 import os
+import stat
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -60,6 +61,10 @@ def fetch_options(block: DownloadBlock) -> FetchOptions:
         max_retries=block.max_retries,
         backoff_seconds=block.backoff_seconds,
         max_backoff_seconds=block.max_backoff_seconds,
+        file_deadline_seconds=block.file_deadline_seconds,
+        min_rate_bytes_per_second=block.min_rate_bytes_per_second,
+        min_rate_seconds=block.min_rate_seconds,
+        max_requests_per_second=block.max_requests_per_second,
     )
 
 
@@ -197,11 +202,28 @@ def manifest_row(result: FileResult, tic_id: int | None) -> dict:
 
 @contextlib.contextmanager
 def sector_lock(sector_dir: Path):
+    """Hold ``<sector_dir>/.clara-download.lock`` exclusively (``BlockError`` if another run holds it).
+
+    The lock file is opened without following links: a ``.clara-download.lock`` that is a symbolic link
+    is refused (``BlockError``) rather than made to create or lock its target.
+    """
     if fcntl is None:  # pragma: no cover
         yield
         return
-    fd = os.open(sector_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    path = sector_dir / LOCK_NAME
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise BlockError(
+                f"{path} is a symbolic link; refused: clara never writes through links in the output "
+                "folder (remove it)"
+            ) from None
+        raise BlockError(f"cannot open the lock file {path}: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BlockError(f"{path} is not a regular file; refused (remove it)")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -306,7 +328,7 @@ def _download_all(block, ctx, log, fetcher, parsed, todo, sector_dir, summary) -
     def one(entry) -> tuple[FileResult, float]:
         start = time.perf_counter()
         try:
-            result = fetcher.fetch_file(entry.filename, entry.url, sector_dir, known.get(entry.filename))
+            result = fetcher.fetch_file(entry.url, sector_dir / entry.filename, known.get(entry.filename))
         except Interrupted:
             raise
         except Exception as exc:  # a bug must cost one file, not the sector

@@ -1,16 +1,33 @@
 """MAST's bulk-download scripts (``tesscurl_sector_<N>_lc.sh``) → a list of (file name, URL) entries.
 
 The scripts are shell, but clara never runs them: each ``curl``/``wget`` line is tokenised the way ``sh``
-would (quotes, comments, CRLF) and only the target name and the URL are kept. Because the name becomes a
-path on the user's disk, anything that could escape the output directory is refused line by line
-(path separators, ``..``, absolute or hidden names, control characters), as is any URL that is not
-http(s) and any line that chains shell commands. A refused line is reported; the others go on.
+would (quotes, comments, CRLF) and only the target name and the URL are kept. Any URL that is not http(s)
+and any line that chains shell commands is refused; so is any target name that breaks the rule below. A
+refused line is reported; the others go on.
+
+The file-name rule (``check_filename``). A target name becomes one file in the sector folder, so it must be
+a single plain path component that cannot collide with clara's own files there. It is refused when it
+
+- is empty, ``.`` or ``..``, or starts with ``.`` (hidden; clara's lock and temporary files are hidden);
+- contains ``/`` or a backslash, or starts with a drive (``C:``): a path, not a name;
+- contains a control character (C0, DEL, C1), a Unicode format character (bidi overrides, zero-width
+  characters) or a line/paragraph separator: they make logs and the manifest lie about the name;
+- is not valid UTF-8, or is longer than 255 bytes (the usual file-name limit);
+- ends with ``.part`` or ``.damaged`` (any case), or is ``manifest_sector_<N>.csv``: names clara itself
+  gives to partial downloads, damaged files moved aside and the manifest (a script line named
+  ``a.part`` would otherwise be resumed into, or clobbered by, the download of ``a``).
+
+Every other character is accepted and stays literal: ``( ) [ ] ! | : # ~ * ? $ ' "``, spaces, a leading
+``-``, non-ASCII letters. A name is only ever used as a path component in ``os`` calls: it never reaches a
+shell, and FITS files are opened by descriptor (``clara_benchmark.fitsfile``), so cfitsio's extended
+file-name syntax (``a(b.py)``, ``x[1]``, ``!x``, ``|cmd``) never sees it.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -90,6 +107,9 @@ _WGET_VALUE_OPTS = {
 # a line without any of these characters tokenises identically with str.split() (20x faster than shlex)
 _SHELL_SPECIAL = re.compile(r"""['"\\#;&|<>()`$]""")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: suffixes clara gives to its own files in the sector folder (fetch.PART_SUFFIX, fetch.DAMAGED_SUFFIX)
+RESERVED_SUFFIXES = (".part", ".damaged")
+_MANIFEST_NAME = re.compile(r"^manifest_sector_\d+\.csv$", re.IGNORECASE)
 
 
 def _tokens(line: str) -> list[str]:
@@ -109,7 +129,13 @@ def _tokens(line: str) -> list[str]:
 
 
 def check_filename(name: str) -> str:
-    """Return ``name`` if it is a plain file name that stays inside the output directory, else raise."""
+    """Return ``name`` if it is a plain file name that stays inside the output directory, else raise.
+
+    The rule is in the module docstring; ``ScriptLineError`` says which part of it ``name`` breaks.
+
+    >>> check_filename("star[1](numpy.py) #2.fits")
+    'star[1](numpy.py) #2.fits'
+    """
     if not name:
         raise ScriptLineError("empty target file name")
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
@@ -122,13 +148,23 @@ def check_filename(name: str) -> str:
         raise ScriptLineError(f"target name {name!r} is not a file name")
     if name.startswith("."):
         raise ScriptLineError(f"target name {name!r} is a hidden file name")
-    if _CONTROL.search(name):
-        raise ScriptLineError("target name contains control characters")
+    if _CONTROL.search(name) or (not name.isascii() and any(_unprintable(c) for c in name)):
+        raise ScriptLineError(f"target name {name!r} contains control or invisible characters")
     if "\ufffd" in name:
         raise ScriptLineError("target name is not valid UTF-8")
     if len(name.encode("utf-8")) > 255:
         raise ScriptLineError("target name is longer than 255 bytes")
+    if name.lower().endswith(RESERVED_SUFFIXES) or _MANIFEST_NAME.match(name):
+        raise ScriptLineError(
+            f"target name {name!r} is reserved: clara names its partial downloads <name>.part, damaged "
+            "files <name>.damaged and the manifest manifest_sector_<N>.csv"
+        )
     return name
+
+
+def _unprintable(char: str) -> bool:
+    """Control (C0/C1), format (bidi, zero-width), surrogate, or line/paragraph separator."""
+    return unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 
 def check_url(url: str) -> str:

@@ -2,8 +2,9 @@
 
 Checks, cheapest first: the byte count (against the server's Content-Length), the file opens as a light
 curve (FITS, HDU 1 a non-empty binary table with TIME and PDCSAP_FLUX, the columns ``lightcurve.REQUIRED``
-names), the HDUs tile the file exactly (and match NEXTEND), and the FITS checksums of every HDU that
-carries a CHECKSUM card. All of it reads the file once; the sha256 for the manifest comes from the same
+names), the HDUs tile the file exactly (and match NEXTEND), the FITS checksums of every HDU that
+carries a CHECKSUM card, and -- for a SPOC-style name -- that the file is the star and sector its name
+says (``check_identity``). All of it reads the file once; the sha256 for the manifest comes from the same
 bytes.
 
 Why our own checksum code: SPOC files carry CHECKSUM without DATASUM. astropy 8 then assumes a data sum of
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from clara_benchmark.fitsfile import (
     GZIP_MAGIC,
     FitsOpenError,
+    card_value,
     check_checksums,
     check_lightcurve_table,
     check_structure,
@@ -31,7 +33,7 @@ from clara_benchmark.fitsfile import (
     open_regular_file,
     precheck,
 )
-from clara_benchmark.lightcurve import REQUIRED
+from clara_benchmark.lightcurve import FILENAME_TIC, REQUIRED
 
 
 class VerifyError(ValueError):
@@ -42,11 +44,48 @@ class VerifyError(ValueError):
         super().__init__(reason)
 
 
+class IdentityError(VerifyError):
+    """An intact light curve, but not of the star or sector its file name says (not worth a retry)."""
+
+
 @dataclass(frozen=True)
 class Verified:
     size: int
     sha256: str
     hdus_checksummed: int  # HDUs with a CHECKSUM and/or DATASUM card, all verified
+    identity: tuple[int, int] = (0, 0)  # (st_dev, st_ino) of the file whose bytes were verified
+
+
+def check_identity(primary_header: bytes, filename: str) -> None:
+    """A SPOC-style ``filename`` (``tess<date>-s<sector>-<16-digit TIC>-<id>-<x>_lc.fits``) must name the
+    star and sector the primary header's TICID and SECTOR cards say; otherwise a valid light curve of
+    another star served under this name would be accepted as this star's.
+
+    Names of any other form carry no identity and are not checked (a user's ``tic55525572_lc.fits`` or
+    a script's ``a.fits`` passes whatever its header says).
+    """
+    m = FILENAME_TIC.match(filename)
+    if not m:
+        return
+    for keyword, label, expected in (
+        ("TICID", "TIC", int(m.group(2))),
+        ("SECTOR", "sector", int(m.group(1))),
+    ):
+        text = card_value(primary_header, keyword)
+        if text is None:
+            raise IdentityError(f"primary header has no {keyword}; the file name says {label} {expected}")
+        try:
+            value = int(text)
+        except ValueError:
+            raise IdentityError(
+                f"primary header {keyword} = {text[:40]!r} is not an integer; the file name says {label} "
+                f"{expected}"
+            ) from None
+        if value != expected:
+            raise IdentityError(
+                f"primary header {keyword} = {value} but the file name says {label} {expected} "
+                "(a different star's or sector's light curve under this name)"
+            )
 
 
 def open_as_lightcurve(fd: int, path: str | os.PathLike, raw: bytes) -> list[dict]:
@@ -71,17 +110,28 @@ def open_as_lightcurve(fd: int, path: str | os.PathLike, raw: bytes) -> list[dic
     return offsets
 
 
-def verify_lightcurve_file(path: str | os.PathLike, expected_size: int | None = None) -> Verified:
+def verify_lightcurve_file(
+    path: str | os.PathLike,
+    expected_size: int | None = None,
+    *,
+    filename: str | None = None,
+    follow_symlinks: bool = True,
+) -> Verified:
     """Raise ``VerifyError`` unless ``path`` is a complete light curve with intact checksums.
 
+    ``filename`` is the name the file is (or will be) known by, for ``check_identity``: a download is
+    verified as ``<name>.part`` before it is renamed, so the caller passes ``<name>``; by default the
+    name of ``path``. With ``follow_symlinks`` False a symbolic link is refused instead of read.
+
     The file is opened once; its bytes, the FITS library's view and the sha256 all come from that one
-    descriptor.
+    descriptor, and ``Verified.identity`` says which file (device, inode) that was.
     """
     try:
-        fd = open_regular_file(path)
+        fd = open_regular_file(path, follow_symlinks=follow_symlinks)
     except FitsOpenError as exc:
         raise VerifyError(exc.reason) from None
     try:
+        st = os.fstat(fd)
         with os.fdopen(os.dup(fd), "rb") as fh:
             raw = fh.read()
         if expected_size is not None and len(raw) != expected_size:
@@ -94,4 +144,10 @@ def verify_lightcurve_file(path: str | os.PathLike, expected_size: int | None = 
         hdus = check_checksums(raw, offsets)
     except FitsOpenError as exc:
         raise VerifyError(exc.reason) from None
-    return Verified(size=len(raw), sha256=hashlib.sha256(raw).hexdigest(), hdus_checksummed=hdus)
+    check_identity(raw[: offsets[0]["data_start"]], filename or os.path.basename(path))
+    return Verified(
+        size=len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        hdus_checksummed=hdus,
+        identity=(st.st_dev, st.st_ino),
+    )
