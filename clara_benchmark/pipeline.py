@@ -86,14 +86,19 @@ def failure_reason(exc: BaseException) -> str | None:
 
 
 def apply_batch(task: tuple) -> Batch:
-    """Worker side: ``(fn, items, batch_fn)`` → a ``Batch``; never raises for one bad light curve."""
-    fn, items, batch_fn = task
+    """Worker side: ``(fn, items, batch_fn[, load])`` → a ``Batch``; never raises for one bad light curve.
+
+    ``load(item) -> LightCurve`` turns an item into a light curve (default ``lightcurve_of``: read a path,
+    keep a ``LightCurve``); a stage with other items (e.g. files still to download) gives its own.
+    """
+    fn, items, batch_fn, *rest = task
+    load = rest[0] if rest and rest[0] is not None else lightcurve_of
     out = Batch()
     values = []
     for item in items:
         name, path = item_key(item)
         try:
-            lc = lightcurve_of(item)
+            lc = load(item)
             value = fn(lc)
         except Exception as exc:  # only per-file errors become rows; anything else is a bug and propagates
             reason = failure_reason(exc)
@@ -128,6 +133,7 @@ def map_lightcurves(
     initializer: Callable | None = None,
     initargs: tuple = (),
     progress: Callable[[int], Any] | None = None,
+    load: Callable[[Any], LightCurve] | None = None,
 ) -> Iterator[Batch]:
     """Run ``fn`` on every light curve of ``items`` in batches; yield one ``Batch`` per task, in input order.
 
@@ -147,12 +153,15 @@ def map_lightcurves(
         Run once per worker before its first task (e.g. to load models).
     progress : callable, optional
         Called with the number of light curves each finished batch accounts for.
+    load : callable, optional
+        ``load(item) -> LightCurve``, run in the worker (module-level or a ``functools.partial`` of one);
+        default: read paths with ``read_lightcurve``. Its per-file errors become failure rows too.
     """
     if executor is None:
         from clara_benchmark.executors import LocalExecutor
 
         executor = LocalExecutor(1)
-    tasks = ((fn, chunk, batch_fn) for chunk in batched(items, batch_size))
+    tasks = ((fn, chunk, batch_fn, load) for chunk in batched(items, batch_size))
     for batch in executor.imap(apply_batch, tasks, initializer, initargs):
         for failure in batch.failures:
             log.log(LOG, f"failed: {failure.path}: {failure.reason}")

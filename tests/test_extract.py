@@ -61,7 +61,7 @@ class RecordingExecutor:
 
     def imap(self, fn, tasks, initializer=None, initargs=()):
         for task in tasks:
-            _, items, _ = task  # the pipeline's task: (stage function, light curves, batch function)
+            _, items, *_ = task  # the pipeline's task: (stage function, light curves, batch function, loader)
             self.computed.extend(os.path.basename(p) for p in items)
             yield fn(task)
 
