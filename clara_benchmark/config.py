@@ -310,12 +310,43 @@ class DownloadBlock:
         return self.out_dir_tess
 
 
+def download_key(name: str, help: str | None = None, default: Any = dataclasses.MISSING):
+    """A key declared like ``DownloadBlock``'s key ``name`` (kind, default, checks), for a command that
+    downloads too (``score`` in stream mode); ``help``/``default`` replace the block's where given."""
+    f = config_keys(DownloadBlock)[name]
+    m = f.metadata
+    return key(
+        help or m["help"],
+        m["kind"],
+        f.default if default is dataclasses.MISSING else default,
+        exists=m["exists"],
+        choices=m["choices"],
+        minimum=m["minimum"],
+        nullable=m["nullable"],
+    )
+
+
+#: what keep_fits may say: which downloaded FITS a stream-mode score keeps in <out_dir_tess>/<sector>/
+KEEP_FITS = ("candidates", "all", "none")
+#: MAST's name of a sector's light-curve script (script.script_name); stream mode reads the sector from it
+_SCRIPT_SECTOR = r"^tesscurl_sector_(\d+)_lc\.sh$"
+
+
 @dataclass
 class ScoreConfig:
-    """Config of ``score`` (the seed's urf_anomaly_scoring_config.json)."""
+    """Config of ``score`` (the seed's urf_anomaly_scoring_config.json).
 
-    input_dirs: list[Path] = key(
-        "Directories of SPOC light-curve FITS files", "list[path]", required=True, exists="dir"
+    Two input modes, exactly one per run: ``input_dirs`` (light curves on disk), or a MAST download script
+    (``tesscurl_script``, or ``sector_number`` + ``catalogues_folder``) whose files are downloaded, verified
+    and scored as they arrive ("stream mode", clara_benchmark/stream.py).
+    """
+
+    input_dirs: list[Path] | None = key(
+        "Directories of SPOC light-curve FITS files (or give a download script: tesscurl_script or "
+        "sector_number)",
+        "list[path]",
+        None,
+        exists="dir",
     )
     output_dir: Path = key(
         "Directory for the score CSVs (created when missing)", "path", required=True, exists="outdir"
@@ -342,6 +373,99 @@ class ScoreConfig:
     batch_size: int = batch_size_key(64)
     executor: str = executor_key()
     scheduler_address: str | None = scheduler_address_key()
+    # stream mode: score straight from MAST's download script
+    tesscurl_script: Path | None = key(
+        "Stream mode: a MAST download script (tesscurl_sector_<N>_lc.sh) whose files are downloaded, "
+        "verified and scored as they arrive, instead of input_dirs",
+        "path",
+        None,
+        exists="file",
+    )
+    sector_number: int | None = download_key(
+        "sector_number",
+        "Stream mode: the TESS sector whose script catalogues_folder holds (fetched from base_url when "
+        "missing), instead of input_dirs; with tesscurl_script, the sector its files go under",
+        default=None,
+    )
+    catalogues_folder: Path = download_key("catalogues_folder")
+    base_url: str = download_key("base_url")
+    out_dir_tess: Path | None = download_key(
+        "out_dir_tess",
+        "Stream mode: downloads and the FITS kept go to <out_dir_tess>/<sector>/ with the download "
+        "manifest (null: output_dir)",
+        default=None,
+    )
+    start_index: int = download_key("start_index")
+    max_downloads: int | None = download_key(
+        "max_downloads", "Stream mode: how many script lines from start_index (null: to the end)", None
+    )
+    keep_fits: str = key(
+        'Stream mode: which downloaded FITS stay in <out_dir_tess>/<sector>/: "candidates" (a non-zero '
+        'score in any enabled model), "all" or "none"',
+        "str",
+        "candidates",
+        choices=KEEP_FITS,
+    )
+    num_threads: int = download_key(
+        "num_threads",
+        "Stream mode: concurrent downloads in the whole run, shared by the worker processes (at least one "
+        "each)",
+    )
+    connect_timeout: float = download_key("connect_timeout")
+    read_timeout: float = download_key("read_timeout")
+    max_retries: int = download_key("max_retries")
+    backoff_seconds: float = download_key("backoff_seconds")
+    max_backoff_seconds: float = download_key("max_backoff_seconds")
+    file_deadline_seconds: float = download_key("file_deadline_seconds")
+    min_rate_bytes_per_second: float = download_key("min_rate_bytes_per_second")
+    min_rate_seconds: float = download_key("min_rate_seconds")
+    max_requests_per_second: float | None = download_key(
+        "max_requests_per_second",
+        "Stream mode: most requests started per second to one host by the whole run (each of P worker "
+        "processes gets 1/P; null: no limit beyond num_threads)",
+    )
+
+    @property
+    def stream(self) -> bool:
+        """True when the inputs are a download script (stream mode), not input_dirs."""
+        return self.tesscurl_script is not None or self.sector_number is not None
+
+    def stream_sector(self) -> int | None:
+        """The sector of a stream-mode run: sector_number, else the number in the script's name."""
+        import re
+
+        if self.sector_number is not None:
+            return self.sector_number
+        if self.tesscurl_script is not None:
+            m = re.match(_SCRIPT_SECTOR, Path(self.tesscurl_script).name)
+            return int(m.group(1)) if m else None
+        return None
+
+    def download_block(self) -> DownloadBlock:
+        """The stream-mode keys as a ``DownloadBlock``, so downloads run exactly as ``download`` runs them."""
+        return DownloadBlock(
+            sector_number=self.stream_sector(),
+            catalogues_folder=Path(self.catalogues_folder),
+            out_dir_tess=Path(self.out_dir_tess if self.out_dir_tess is not None else self.output_dir),
+            start_index=self.start_index,
+            max_downloads=self.max_downloads if self.max_downloads is not None else 1 << 62,
+            num_threads=self.num_threads,
+            base_url=self.base_url,
+            **{
+                name: getattr(self, name)
+                for name in (
+                    "connect_timeout",
+                    "read_timeout",
+                    "max_retries",
+                    "backoff_seconds",
+                    "max_backoff_seconds",
+                    "file_deadline_seconds",
+                    "min_rate_bytes_per_second",
+                    "min_rate_seconds",
+                    "max_requests_per_second",
+                )
+            },
+        )
 
     def check(self) -> str | None:
         if self.calculate_wrss_p3p9 and not (self.use_p3 and self.use_p9):
@@ -354,10 +478,27 @@ class ScoreConfig:
             )
             if problem:
                 return problem
-        return None
+        return self._check_inputs()
+
+    def _check_inputs(self) -> str | None:
+        script = 'a download script ("tesscurl_script", or "sector_number" with "catalogues_folder")'
+        if self.input_dirs is None and not self.stream:
+            return f'missing required key "input_dirs" (folders of light curves), or give {script}'
+        if self.input_dirs is not None and self.stream:
+            return f'give either "input_dirs" or {script}, not both'
+        if not self.stream:
+            return None
+        if self.stream_sector() is None:
+            return (
+                f'key "tesscurl_script": cannot tell the sector from the name "{Path(self.tesscurl_script).name}" '
+                '(MAST names it tesscurl_sector_<N>_lc.sh); give "sector_number" too'
+            )
+        return self.download_block().check()
 
     def monitor_path(self) -> Path:
-        return self.input_dirs[0]
+        if self.input_dirs:
+            return self.input_dirs[0]
+        return Path(self.out_dir_tess if self.out_dir_tess is not None else self.output_dir)
 
 
 LABEL_GROUPS = ("planet_like", "binary_star", "stellar", "outlier", "unclassified")

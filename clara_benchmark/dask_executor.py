@@ -253,6 +253,13 @@ class DaskExecutor:
             ) from None
         return client, None
 
+    def worker_count(self) -> int:
+        """Worker processes that will run tasks: ``n_workers`` for a local cluster; for a running cluster,
+        as many as its scheduler knows now (inside ``with``; 1 if none has joined yet)."""
+        if self.scheduler_address is None or self._held is None:
+            return self.n_workers
+        return max(1, len(self._held[0].scheduler_info().get("workers", {})))
+
     def _window(self, client: Client) -> int:
         if self.max_in_flight:
             return max(1, int(self.max_in_flight))

@@ -4,6 +4,10 @@ config → ``find_lightcurves`` → ``load_models`` → ``score_batches`` (one p
 folder, see resume.py; feature rows to ``features_<ts>/`` with ``save_features``) → the final CSVs from the
 parts (``products``). ``resume: true`` continues the newest unfinished run in ``output_dir`` (same models
 and inputs) under its original timestamp: no row is lost or written twice.
+
+With a MAST download script instead of ``input_dirs`` (``tesscurl_script`` or ``sector_number``) the
+inputs are files still to download: stream mode, in clara_benchmark/stream.py, with the same work folder
+and the same final outputs.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ def run(config: ScoreConfig, ctx) -> int:
         **{n: getattr(config, f"{n}model_path") for n in ROLES if getattr(config, f"use_{n}")},
         trust_pickles=config.trust_pickles,
     )
+    if config.stream:
+        from clara_benchmark.stream import run_stream
+
+        return run_stream(config, ctx, models)
     found = find_lightcurves(config.input_dirs)
     if not found.files and not found.failures:
         raise ClaraError(f"no *.fits light curves in {', '.join(str(d) for d in config.input_dirs)}")
@@ -100,19 +108,22 @@ def prepare_output_dir(output_dir: Path) -> Path:
     return output_dir
 
 
-def run_identity(config: ScoreConfig, models) -> dict:
-    """What a resumed run must share with the run it continues."""
+def run_identity(config: ScoreConfig, models, inputs: dict | None = None) -> dict:
+    """What a resumed run must share with the run it continues; ``inputs`` describes inputs other than
+    ``input_dirs`` (stream mode: the script, its slice, the sector folder)."""
+    if inputs is None:
+        inputs = {"input_dirs": [str(Path(d).resolve()) for d in config.input_dirs]}
     return {
         "models": {s.name: sha256_file(s.path) for s in models.specs},
-        "input_dirs": [str(Path(d).resolve()) for d in config.input_dirs],
+        **inputs,
         "save_features": bool(config.save_features),
         "feature_spec": FEATURE_SPEC_VERSION,
     }
 
 
-def open_work_dir(config: ScoreConfig, ctx, models) -> WorkDir:
+def open_work_dir(config: ScoreConfig, ctx, models, inputs: dict | None = None) -> WorkDir:
     output_dir = Path(config.output_dir)
-    identity = run_identity(config, models)
+    identity = run_identity(config, models, inputs)
     pending = pending_runs(output_dir)
     if config.resume and pending:
         return WorkDir.resume(pending[-1], identity)
@@ -181,6 +192,12 @@ def done_names(work: WorkDir, names: list[str], features_dir: Path) -> set[str]:
     """File names a resumed run already holds; feature shards of batches whose part never landed go."""
     scored, failed = read_parts(work, names)
     done = set(scored["filename"]) | set(failed["filename"])
+    drop_orphan_shards(features_dir, done)
+    return done
+
+
+def drop_orphan_shards(features_dir: Path, done: set[str]) -> None:
+    """Remove the feature shards that hold a light curve outside ``done`` (its part never landed)."""
     if features_dir.is_dir():
         for shard in sorted(features_dir.glob("part-*.npz")):
             try:
@@ -189,7 +206,6 @@ def done_names(work: WorkDir, names: list[str], features_dir: Path) -> set[str]:
                 stored = {""}
             if not stored <= done:
                 shard.unlink()
-    return done
 
 
 def write_outputs(config: ScoreConfig, ts: str, names: list[str], scored, failed) -> dict:

@@ -96,6 +96,7 @@ class FileResult:
     transferred: int = 0  # bytes received in this run (for MB/s)
     resumed_from: int = 0  # bytes of a .part reused through a Range request
     moved_aside: str = ""  # name a damaged existing file was moved to
+    gave_up: bool = False  # failed because the retries ran out (transient: a later run may succeed)
 
 
 class HostPacer:
@@ -148,7 +149,12 @@ class RetryableError(Exception):
 
 
 class FinalError(Exception):
-    pass
+    """No (further) attempt at this file in this run; ``gave_up`` when only the retries ran out (a
+    transient cause: a later run may succeed), not a final answer such as a 404."""
+
+    def __init__(self, reason: str, gave_up: bool = False):
+        super().__init__(reason)
+        self.gave_up = gave_up
 
 
 def backoff_delay(attempt: int, options: FetchOptions, rng: random.Random | None = None) -> float:
@@ -180,12 +186,13 @@ def describe(exc: BaseException, options: FetchOptions) -> tuple[str, bool]:
         return f"TLS error: {' '.join(str(reason).split())[:200]}", False
     if isinstance(reason, LocationValueError):  # a malformed URL or an unknown scheme: retrying cannot help
         return f"bad URL: {' '.join(str(reason).split())[:200]}", False
+    # before ConnectTimeoutError: urllib3 2 makes a refused connection (NewConnectionError) a subclass of it
+    if isinstance(reason, NewConnectionError):
+        return f"cannot connect: {' '.join(str(reason).split())[-160:]}", True
     if isinstance(reason, ConnectTimeoutError):
         return f"connect timeout after {options.connect_timeout:g} s", True
     if isinstance(reason, ReadTimeoutError):
         return f"read timeout after {options.read_timeout:g} s", True
-    if isinstance(reason, NewConnectionError):
-        return f"cannot connect: {' '.join(str(reason).split())[-160:]}", True
     if isinstance(reason, ProtocolError):
         inner = reason.args[1] if len(reason.args) > 1 else reason
         return f"connection dropped mid-transfer: {type(inner).__name__}: {inner}"[:240], True
@@ -262,12 +269,12 @@ class Fetcher:
             try:
                 return attempt_fn(), attempts
             except FinalError as exc:
-                raise FinalError(str(exc)) from None
+                raise FinalError(str(exc), exc.gave_up) from None
             except RetryableError as exc:
                 if self.stop.is_set():
                     raise Interrupted() from None
                 if attempts > self.options.max_retries:
-                    raise FinalError(f"{exc} (gave up after {attempts} attempts)") from None
+                    raise FinalError(f"{exc} (gave up after {attempts} attempts)", gave_up=True) from None
                 if exc.immediate:
                     delay = 0.0
                 elif exc.retry_after is not None:
@@ -419,7 +426,7 @@ class Fetcher:
         try:
             verified, _ = self._retrying(filename, attempt)
         except FinalError as exc:
-            result.error = str(exc)
+            result.error, result.gave_up = str(exc), exc.gave_up
             return result
         except OSError as exc:  # disk full, permissions: this file fails, the run goes on
             if self.stop.is_set():  # ...unless abort() cut the socket under a read

@@ -2,7 +2,8 @@
 
 It serves a directory with keep-alive, Range requests and MAST-style URLs
 (``/api/v0.1/Download/file/?uri=mast:TESS/product/<name>`` serves ``<root>/<name>``), adds an optional
-latency to every request (a distant archive), and injects faults per file name:
+latency to every request (a distant archive) and an optional bandwidth cap shared by every connection
+(``bandwidth`` bytes per second: the link to that archive), and injects faults per file name:
 
 ===========  ===============================================================================
 ``drop``     sends the headers and half the body, then resets the connection
@@ -193,7 +194,14 @@ class _Handler(BaseHTTPRequestHandler):
                 flipped[length // 2] ^= 0x01
                 self.wfile.write(bytes(flipped))
                 return
-            self.connection.sendfile(fh, start, length)
+            if srv.link is None:
+                self.connection.sendfile(fh, start, length)
+                return
+            sent = 0
+            while sent < length:  # the link's pace: a slot per chunk, shared with every other connection
+                n = min(_LINK_CHUNK, length - sent)
+                srv.link.take(n)
+                sent += self.connection.sendfile(fh, start + sent, n)
 
     def _trickle(self, fh, start: int, length: int) -> None:
         """Send the body a few bytes at a time: never silent long enough for a read timeout."""
@@ -209,15 +217,45 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
+_LINK_CHUNK = 256 << 10  # bytes sent per slot of the bandwidth cap
+
+
+class _Link:
+    """A bandwidth cap shared by every connection: each chunk gets the next free slot on one line of
+    ``rate`` bytes per second (no burst beyond one chunk)."""
+
+    def __init__(self, rate: float):
+        self.rate = float(rate)
+        self._lock = threading.Lock()
+        self._free_at = 0.0  # time.monotonic() when the line is free again
+
+    def take(self, nbytes: int) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._free_at)
+            self._free_at = start + nbytes / self.rate
+        if start > now:
+            time.sleep(start - now)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, addr, root: Path, latency: float, slow_seconds: float, retry_after: int):
+    def __init__(
+        self,
+        addr,
+        root: Path,
+        latency: float,
+        slow_seconds: float,
+        retry_after: int,
+        bandwidth: float | None = None,
+    ):
         super().__init__(addr, _Handler)
         self.root = Path(root).resolve()
         self.latency = latency
+        self.link = _Link(bandwidth) if bandwidth else None
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
         self.trickle_bytes = 4096
@@ -280,7 +318,10 @@ def relabelled_copy(src: str | os.PathLike, dst: str | os.PathLike, tic_id: int,
 
 
 class LocalServer:
-    """``with LocalServer(root, latency=0.05) as srv: srv.url(name)`` — serves ``root`` on 127.0.0.1."""
+    """``with LocalServer(root, latency=0.05) as srv: srv.url(name)`` — serves ``root`` on 127.0.0.1.
+
+    ``bandwidth`` (bytes per second, None: no cap) caps the bodies of all connections together.
+    """
 
     def __init__(
         self,
@@ -289,8 +330,9 @@ class LocalServer:
         port: int = 0,
         slow_seconds: float = 2.0,
         retry_after: int = 1,
+        bandwidth: float | None = None,
     ):
-        self._server = _Server(("127.0.0.1", port), Path(root), latency, slow_seconds, retry_after)
+        self._server = _Server(("127.0.0.1", port), Path(root), latency, slow_seconds, retry_after, bandwidth)
         self._thread: threading.Thread | None = None
 
     @property
@@ -311,6 +353,15 @@ class LocalServer:
     def set_trickle(self, nbytes: int, seconds: float) -> None:
         """What the ``trickle`` fault sends: ``nbytes`` every ``seconds``."""
         self._server.trickle_bytes, self._server.trickle_seconds = nbytes, seconds
+
+    @property
+    def bandwidth(self) -> float | None:
+        """The cap in bytes per second shared by all connections (None: none); settable while serving."""
+        return None if self._server.link is None else self._server.link.rate
+
+    @bandwidth.setter
+    def bandwidth(self, rate: float | None) -> None:
+        self._server.link = _Link(rate) if rate else None
 
     @property
     def latency(self) -> float:
@@ -373,13 +424,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     p.add_argument("--slow_seconds", type=float, default=2.0, help="delay of the slow/stall faults")
     p.add_argument(
+        "--bandwidth", type=float, default=None, help="bytes per second for all connections together"
+    )
+    p.add_argument(
         "--fault", action="append", default=[], metavar="NAME=F1,F2", help="one-shot faults for a file"
     )
     args = p.parse_args(argv)
     if not args.root.is_dir():
         print(f"localserver: error: {args.root} is not a directory", file=sys.stderr)
         return 2
-    srv = LocalServer(args.root, latency=args.latency, port=args.port, slow_seconds=args.slow_seconds)
+    srv = LocalServer(
+        args.root,
+        latency=args.latency,
+        port=args.port,
+        slow_seconds=args.slow_seconds,
+        bandwidth=args.bandwidth,
+    )
     for spec in args.fault:
         name, _, faults = spec.partition("=")
         try:

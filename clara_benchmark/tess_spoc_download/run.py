@@ -255,7 +255,7 @@ class BlockSummary:
         return not (self.error or self.refused_lines or self.count(FAILED) or self.interrupted)
 
 
-def _outcome_line(r: FileResult, seconds: float) -> str:
+def outcome_line(r: FileResult, seconds: float) -> str:
     if r.status == DOWNLOADED:
         extra = f", resumed at byte {r.resumed_from}" if r.resumed_from else ""
         aside = f", damaged copy kept as {r.moved_aside}" if r.moved_aside else ""
@@ -347,7 +347,7 @@ def _download_all(block, ctx, log, fetcher, parsed, todo, sector_dir, summary) -
         summary.results.append(result)
         rows[result.filename] = manifest_row(result, tic.get(result.filename))
         received += result.transferred
-        (log.file_failed if result.status == FAILED else log.detail)(_outcome_line(result, seconds))
+        (log.file_failed if result.status == FAILED else log.detail)(outcome_line(result, seconds))
         bar.update(1)
         elapsed = max(time.perf_counter() - t0, 1e-9)
         bar.set_postfix_str(f"{received / 1e6 / elapsed:.1f} MB/s", refresh=False)
