@@ -1,9 +1,11 @@
 """``demo``: the whole pipeline offline, through the same code paths as real use, ending in an HTML report.
 
 A simulated sector stands in for MAST: its light curves are written as real SPOC-format FITS files, a
-MAST-style ``tesscurl_sector_<N>_lc.sh`` lists them, and a local HTTP server on 127.0.0.1 serves them to
-the real ``download`` command. Then ``train`` (P3/P5/P9 on the downloaded sector), ``score`` (with WRSS),
-``reference`` (from part of the labelled objects), ``sim`` (on the other candidates), ``evaluate``
+MAST-style ``tesscurl_sector_<N>_lc.sh`` lists them, and a local HTTP server on 127.0.0.1 serves them.
+``train`` (P3/P5/P9, on the simulated archive as a local training set), then ``score`` in stream mode
+(every file of the script downloaded, verified and scored as it arrives, WRSS; only the candidates' FITS
+are kept, and the demo says how much disk that saved), ``reference`` (from part of the labelled objects,
+their features from score's feature store), ``sim`` (on the other candidates), ``evaluate``
 (injection–recovery) and ``report`` run exactly as a user would run them: each from a JSON config written
 under the demo folder, each with its own log. Because the truth is known, the demo ends by saying how many
 injected planets made the top WRSS candidates and how they were labelled.
@@ -155,6 +157,25 @@ def _write_tesscurl(path: Path, names: list[str], server) -> None:
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
+def stream_disk_use(sector_dir: Path, sector: int, archive: Path) -> dict:
+    """What stream mode left on disk, from the download manifest: the verified files, the ones kept, and
+    the bytes not kept (what downloading the sector before scoring it would still hold); plus the archive."""
+    from clara_benchmark.tess_spoc_download.run import manifest_path, read_manifest
+
+    rows = read_manifest(manifest_path(sector_dir, sector))
+    verified = [r for r in rows.values() if r["status"] in ("downloaded", "already-present")]
+    kept = [r for r in verified if (sector_dir / r["filename"]).is_file()]
+    total, kept_bytes = sum(int(r["bytes"]) for r in verified), sum(int(r["bytes"]) for r in kept)
+    return {
+        "verified_files": len(verified),
+        "verified_bytes": total,
+        "kept_files": len(kept),
+        "kept_bytes": kept_bytes,
+        "saved_bytes": total - kept_bytes,
+        "archive_bytes": sum(p.stat().st_size for p in archive.glob("*.fits")),
+    }
+
+
 def _newest(directory: Path, pattern: str) -> Path:
     found = sorted(directory.glob(pattern))
     if not found:
@@ -234,30 +255,6 @@ def run(config: DemoConfig, ctx) -> int:
     names = sorted(truth["filename"])
     ctx.log.log(f"demo: classes {truth['class'].value_counts().to_dict()}")
 
-    with LocalServer(archive) as server:
-        catalogues = root / "data" / "catalogues"
-        _write_tesscurl(catalogues / f"tesscurl_sector_{config.sector}_lc.sh", names, server)
-        stages.step(
-            "download from the local archive",
-            lambda: stages.command(
-                "download",
-                {
-                    str(config.sector): {
-                        "sector_number": config.sector,
-                        "catalogues_folder": str(catalogues),
-                        "out_dir_tess": str(fits_root),
-                        "start_index": 0,
-                        "max_downloads": len(names),
-                        "log_file": str(ctx.log_dir / "download_tess_lc.log"),
-                        "num_threads": config.num_threads,
-                        "base_url": server.base_url,
-                        "max_retries": 3,
-                        "backoff_seconds": 0.2,
-                    }
-                },
-            ),
-        )
-
     from clara_benchmark.training.train import CLARA_VARIANTS
 
     models_dir = root / "models"
@@ -268,7 +265,8 @@ def run(config: DemoConfig, ctx) -> int:
         lambda: stages.command(
             "train",
             {
-                "input_dirs": [str(fits_dir)],
+                # the simulated archive stands in for a local training set of real light curves
+                "input_dirs": [str(archive)],
                 "output_dir": str(models_dir),
                 "variants": variants,
                 "save_features": True,
@@ -280,24 +278,40 @@ def run(config: DemoConfig, ctx) -> int:
     model = {m: Path(trained[m]) for m in ("P3", "P5", "P9")}
 
     scores_dir = root / "results" / "anomaly_scores"
-    stages.step(
-        "score with P3/P5/P9 + WRSS",
-        lambda: stages.command(
-            "score",
-            {
-                "input_dirs": [str(fits_dir)],
-                "output_dir": str(scores_dir),
-                "max_workers": workers,
-                "use_p3": True,
-                "use_p5": True,
-                "use_p9": True,
-                "calculate_wrss_p3p9": True,
-                "p3model_path": str(model["P3"]),
-                "p5model_path": str(model["P5"]),
-                "p9model_path": str(model["P9"]),
-                "save_features": True,
-            },
-        ),
+    with LocalServer(archive) as server:
+        catalogues = root / "data" / "catalogues"
+        _write_tesscurl(catalogues / f"tesscurl_sector_{config.sector}_lc.sh", names, server)
+        stages.step(
+            "stream: download + score with P3/P5/P9 + WRSS, keep the candidates' FITS",
+            lambda: stages.command(
+                "score",
+                {
+                    "sector_number": config.sector,
+                    "catalogues_folder": str(catalogues),
+                    "base_url": server.base_url,
+                    "out_dir_tess": str(fits_root),
+                    "keep_fits": "candidates",
+                    "num_threads": config.num_threads,
+                    "max_retries": 3,
+                    "backoff_seconds": 0.2,
+                    "output_dir": str(scores_dir),
+                    "max_workers": workers,
+                    "use_p3": True,
+                    "use_p5": True,
+                    "use_p9": True,
+                    "calculate_wrss_p3p9": True,
+                    "p3model_path": str(model["P3"]),
+                    "p5model_path": str(model["P5"]),
+                    "p9model_path": str(model["P9"]),
+                    "save_features": True,
+                },
+            ),
+        )
+    disk = stream_disk_use(fits_dir, config.sector, archive)
+    ctx.log.main(
+        f"demo: stream mode kept {disk['kept_files']} of {disk['verified_files']} verified FITS "
+        f"({disk['kept_bytes'] / 1e6:.0f} MB of {disk['verified_bytes'] / 1e6:.0f} MB): "
+        f"{disk['saved_bytes'] / 1e6:.0f} MB of disk saved against downloading the sector before scoring it"
     )
     wrss_path = _newest(scores_dir, "wrss_p3p9_*.csv")
     features_dir = _newest(scores_dir, "features_*")
@@ -352,7 +366,7 @@ def run(config: DemoConfig, ctx) -> int:
         lambda: stages.command(
             "evaluate",
             {
-                "input_dirs": [str(fits_dir)],
+                "input_dirs": [str(archive)],
                 "output_dir": str(eval_dir),
                 "model_paths": [str(model["P3"])],
                 "truth_csv": str(root / "truth.csv"),
@@ -372,6 +386,7 @@ def run(config: DemoConfig, ctx) -> int:
     sim = pd.read_csv(sim_files[-1]) if sim_files else None
     summary = recovery_summary(truth, wrss, p3, sim, config.top_n)
     summary["stage_seconds"] = {name: round(sec, 1) for name, sec in stages.timings}
+    summary["disk"] = disk
     atomic_write_text(root / "demo_summary.json", json.dumps(summary, indent=2) + "\n")
 
     report_dir = root / "report"

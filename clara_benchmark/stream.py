@@ -127,6 +127,7 @@ class StreamBatch:
 
 _WORKER: dict = {}  # this process's fetcher, download threads and options (init_stream_worker)
 _NOTES_LOCK = threading.Lock()
+_DOWNLOADER_LOCK = threading.Lock()
 
 
 def init_stream_worker(
@@ -181,17 +182,19 @@ def _note(msg: str) -> None:
 
 
 def _downloader() -> tuple[Fetcher, ThreadPoolExecutor]:
-    """This process's Fetcher and threads (made again after an abort)."""
-    fetcher = _WORKER.get("fetcher")
-    if fetcher is None or fetcher.stop.is_set():
-        _close_downloader(ending=False)
-        if "options" not in _WORKER:
-            raise RuntimeError("stream_task ran in a worker without init_stream_worker")
-        threads = _WORKER["threads"]
-        fetcher = Fetcher(_WORKER["options"], threads, log=_note)
-        _WORKER["fetcher"] = fetcher
-        _WORKER["pool"] = ThreadPoolExecutor(threads, thread_name_prefix="clara-stream-download")
-    return fetcher, _WORKER["pool"]
+    """This process's Fetcher and threads (made again after an abort); shared by the tasks a
+    multi-threaded Dask worker runs at once."""
+    with _DOWNLOADER_LOCK:
+        fetcher = _WORKER.get("fetcher")
+        if fetcher is None or fetcher.stop.is_set():
+            _close_downloader(ending=False)
+            if "options" not in _WORKER:
+                raise RuntimeError("stream_task ran in a worker without init_stream_worker")
+            threads = _WORKER["threads"]
+            fetcher = Fetcher(_WORKER["options"], threads, log=_note)
+            _WORKER["fetcher"] = fetcher
+            _WORKER["pool"] = ThreadPoolExecutor(threads, thread_name_prefix="clara-stream-download")
+        return fetcher, _WORKER["pool"]
 
 
 def _fetch(fetcher: Fetcher, item: StreamItem) -> tuple[FileResult, float]:
@@ -257,7 +260,6 @@ class StreamPlan:
     parsed: ParsedScript
     todo: ParsedScript
     options: FetchOptions
-    block: object  # the DownloadBlock the stream keys make
 
     @property
     def manifest(self) -> Path:
@@ -306,7 +308,7 @@ def plan_stream(config, ctx) -> StreamPlan:
             f"({parsed.n_commands} download lines, {len(todo.errors)} refused in the slice)"
         )
     sector_dir = Path(block.out_dir_tess) / str(block.sector_number)
-    return StreamPlan(block.sector_number, sector_dir, script, parsed, todo, options, block)
+    return StreamPlan(block.sector_number, sector_dir, script, parsed, todo, options)
 
 
 # ------------------------------------------------------------------------------------------ the record
@@ -391,7 +393,6 @@ class SectorFiles:
         self.sector_dir = sector_dir
         self.keep_fits = keep_fits
         self.preexisting = preexisting
-        self.removed = 0
 
     def keeps(self, record: StreamRecord, name: str) -> bool:
         if self.keep_fits == "all" or name in self.preexisting:
@@ -407,7 +408,6 @@ class SectorFiles:
             with contextlib.suppress(FileNotFoundError):
                 if stat.S_ISREG(os.lstat(path).st_mode):
                     os.unlink(path)
-                    self.removed += 1
 
 
 def preexisting_files(work_path: Path, sector_dir: Path, names: list[str]) -> set[str]:

@@ -1,11 +1,18 @@
 """The README's first command: the whole pipeline offline, through the real commands, at a small size."""
 
+import csv
+import hashlib
 import json
 import re
 
 import pandas as pd
 
 from clara_benchmark import cli
+
+
+def _manifest(out):
+    with open(out / "data" / "fits_files" / "1" / "manifest_sector_1.csv", newline="") as fh:
+        return {row["filename"]: row for row in csv.DictReader(fh)}
 
 
 def test_demo_end_to_end_small(tmp_path, capsys):
@@ -41,7 +48,6 @@ def test_demo_end_to_end_small(tmp_path, capsys):
         "main.log",
         "system_status.log",
         "demo.log",
-        "download_tess_lc.log",
         "train.log",
         "anomaly_scoring.log",
         "reference.log",
@@ -51,17 +57,33 @@ def test_demo_end_to_end_small(tmp_path, capsys):
     ):
         assert (logs / name).is_file(), name
     main_log = (logs / "main.log").read_text()
-    for stage in ("download", "train", "score", "reference", "sim", "evaluate", "report"):
+    for stage in ("train", "score", "reference", "sim", "evaluate", "report"):
         assert re.search(
             rf"command {stage} \| config .*configs/{stage}\.json sha256 [0-9a-f]{{64}}", main_log
         ), stage
         assert re.search(rf"{stage} finished in [\d.]+ s with exit code 0", main_log), stage
-    # the download really went through the local server and verified every file
+    # stream mode: every star went through the local server, verified; only the candidates' FITS stay
     truth = pd.read_csv(out / "truth.csv")
-    fits = sorted((out / "data" / "fits_files" / "1").glob("*.fits"))
-    assert [p.name for p in fits] == sorted(truth["filename"])
+    rows = _manifest(out)
+    assert sorted(rows) == sorted(truth["filename"])
+    archive = out / "mast_archive" / "sector_1"
+    for name, row in rows.items():
+        assert row["status"] == "downloaded"
+        assert row["sha256"] == hashlib.sha256((archive / name).read_bytes()).hexdigest()
+    scores_dir = out / "results" / "anomaly_scores"
+    candidates = set()
+    for model in ("p3", "p5", "p9"):
+        table = pd.read_csv(next(scores_dir.glob(f"anomaly_scores_{model}_*.csv")))
+        assert sorted(table["filename"]) == sorted(truth["filename"])
+        candidates |= set(table.loc[table["anomaly_score"] > 0, "filename"])
+    kept = {p.name for p in (out / "data" / "fits_files" / "1").glob("*.fits")}
+    assert kept == candidates and len(kept) < len(rows)
     # the demo's recovery summary agrees with the files it summarises
     summary = json.loads((out / "demo_summary.json").read_text())
+    disk = summary["disk"]
+    assert disk["kept_files"] == len(kept) and disk["verified_files"] == 60
+    assert disk["saved_bytes"] == sum((archive / n).stat().st_size for n in set(rows) - kept) > 0
+    assert f"{disk['saved_bytes'] / 1e6:.0f} MB of disk saved" in (logs / "demo.log").read_text()
     assert summary["stars"] == 60 and summary["planets_injected"] == int((truth["class"] == "planet").sum())
     wrss = pd.read_csv(next((out / "results" / "anomaly_scores").glob("wrss_p3p9_*.csv")))
     top = wrss.sort_values("score_weighted_root_sumnorm", ascending=False).head(15)
@@ -100,8 +122,7 @@ def test_demo_rerun_replaces_its_outputs_and_refuses_foreign_folders(tmp_path, c
     assert cli.main(["demo", "--output_dir", str(out), *first, *small]) == 0
     assert cli.main(["demo", "--output_dir", str(out), *second, *small]) == 0
     truth = pd.read_csv(out / "truth.csv")
-    fits = sorted((out / "data" / "fits_files" / "1").glob("*.fits"))
-    assert len(truth) == 24 and [p.name for p in fits] == sorted(truth["filename"])
+    assert len(truth) == 24 and sorted(_manifest(out)) == sorted(truth["filename"])
     score_cfg = json.loads((out / "configs" / "score.json").read_text())
     assert "n10_" in score_cfg["p3model_path"] and sorted((out / "models").glob("urf_P3_*.skops")) == [
         __import__("pathlib").Path(score_cfg["p3model_path"])
