@@ -310,28 +310,6 @@ class DownloadBlock:
         return self.out_dir_tess
 
 
-def download_key(name: str, help: str | None = None, default: Any = dataclasses.MISSING):
-    """A key declared like ``DownloadBlock``'s key ``name`` (kind, default, checks), for a command that
-    downloads too (``score`` in stream mode); ``help``/``default`` replace the block's where given."""
-    f = config_keys(DownloadBlock)[name]
-    m = f.metadata
-    return key(
-        help or m["help"],
-        m["kind"],
-        f.default if default is dataclasses.MISSING else default,
-        exists=m["exists"],
-        choices=m["choices"],
-        minimum=m["minimum"],
-        nullable=m["nullable"],
-    )
-
-
-#: what keep_fits may say: which downloaded FITS a stream-mode score keeps in <out_dir_tess>/<sector>/
-KEEP_FITS = ("candidates", "all", "none")
-#: MAST's name of a sector's light-curve script (script.script_name); stream mode reads the sector from it
-_SCRIPT_SECTOR = r"^tesscurl_sector_(\d+)_lc\.sh$"
-
-
 @dataclass
 class ScoreConfig:
     """Config of ``score`` (the seed's urf_anomaly_scoring_config.json).
@@ -340,6 +318,27 @@ class ScoreConfig:
     (``tesscurl_script``, or ``sector_number`` + ``catalogues_folder``) whose files are downloaded, verified
     and scored as they arrive ("stream mode", clara_benchmark/stream.py).
     """
+
+    #: which downloaded FITS a stream-mode run keeps in <out_dir_tess>/<sector>/
+    KEEP_FITS = ("candidates", "all", "none")
+    #: MAST's name of a sector's light-curve script (script.script_name): stream mode reads the sector in it
+    SCRIPT_SECTOR = r"^tesscurl_sector_(\d+)_lc\.sh$"
+
+    @staticmethod
+    def _download_key(name: str, help: str | None = None, default: Any = dataclasses.MISSING):
+        """A key declared like ``DownloadBlock``'s key ``name`` (kind, default, checks), for the stream-mode
+        keys; ``help``/``default`` replace the block's where given."""
+        f = config_keys(DownloadBlock)[name]
+        m = f.metadata
+        return key(
+            help or m["help"],
+            m["kind"],
+            f.default if default is dataclasses.MISSING else default,
+            exists=m["exists"],
+            choices=m["choices"],
+            minimum=m["minimum"],
+            nullable=m["nullable"],
+        )
 
     input_dirs: list[Path] | None = key(
         "Directories of SPOC light-curve FITS files (or give a download script: tesscurl_script or "
@@ -381,22 +380,22 @@ class ScoreConfig:
         None,
         exists="file",
     )
-    sector_number: int | None = download_key(
+    sector_number: int | None = _download_key(
         "sector_number",
         "Stream mode: the TESS sector whose script catalogues_folder holds (fetched from base_url when "
         "missing), instead of input_dirs; with tesscurl_script, the sector its files go under",
         default=None,
     )
-    catalogues_folder: Path = download_key("catalogues_folder")
-    base_url: str = download_key("base_url")
-    out_dir_tess: Path | None = download_key(
+    catalogues_folder: Path = _download_key("catalogues_folder")
+    base_url: str = _download_key("base_url")
+    out_dir_tess: Path | None = _download_key(
         "out_dir_tess",
         "Stream mode: downloads and the FITS kept go to <out_dir_tess>/<sector>/ with the download "
         "manifest (null: output_dir)",
         default=None,
     )
-    start_index: int = download_key("start_index")
-    max_downloads: int | None = download_key(
+    start_index: int = _download_key("start_index")
+    max_downloads: int | None = _download_key(
         "max_downloads", "Stream mode: how many script lines from start_index (null: to the end)", None
     )
     keep_fits: str = key(
@@ -406,20 +405,20 @@ class ScoreConfig:
         "candidates",
         choices=KEEP_FITS,
     )
-    num_threads: int = download_key(
+    num_threads: int = _download_key(
         "num_threads",
         "Stream mode: concurrent downloads in the whole run, shared by the worker processes (at least one "
         "each)",
     )
-    connect_timeout: float = download_key("connect_timeout")
-    read_timeout: float = download_key("read_timeout")
-    max_retries: int = download_key("max_retries")
-    backoff_seconds: float = download_key("backoff_seconds")
-    max_backoff_seconds: float = download_key("max_backoff_seconds")
-    file_deadline_seconds: float = download_key("file_deadline_seconds")
-    min_rate_bytes_per_second: float = download_key("min_rate_bytes_per_second")
-    min_rate_seconds: float = download_key("min_rate_seconds")
-    max_requests_per_second: float | None = download_key(
+    connect_timeout: float = _download_key("connect_timeout")
+    read_timeout: float = _download_key("read_timeout")
+    max_retries: int = _download_key("max_retries")
+    backoff_seconds: float = _download_key("backoff_seconds")
+    max_backoff_seconds: float = _download_key("max_backoff_seconds")
+    file_deadline_seconds: float = _download_key("file_deadline_seconds")
+    min_rate_bytes_per_second: float = _download_key("min_rate_bytes_per_second")
+    min_rate_seconds: float = _download_key("min_rate_seconds")
+    max_requests_per_second: float | None = _download_key(
         "max_requests_per_second",
         "Stream mode: most requests started per second to one host by the whole run (each of P worker "
         "processes gets 1/P; null: no limit beyond num_threads)",
@@ -437,7 +436,7 @@ class ScoreConfig:
         if self.sector_number is not None:
             return self.sector_number
         if self.tesscurl_script is not None:
-            m = re.match(_SCRIPT_SECTOR, Path(self.tesscurl_script).name)
+            m = re.match(self.SCRIPT_SECTOR, Path(self.tesscurl_script).name)
             return int(m.group(1)) if m else None
         return None
 
