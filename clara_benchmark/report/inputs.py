@@ -15,30 +15,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clara_benchmark import products
 from clara_benchmark.exceptions import ClaraError, ReportInputError  # noqa: F401 (re-exported)
 
-MODELS = ("p3", "p5", "p9")
-TIMESTAMP = r"(\d{8}_\d{6})"
-PATTERNS = {
-    "scores": re.compile(rf"^anomaly_scores_(p3|p5|p9)_{TIMESTAMP}\.csv$"),
-    "wrss": re.compile(rf"^wrss_p3p9_{TIMESTAMP}\.csv$"),
-    "failures": re.compile(rf"^failures_{TIMESTAMP}\.csv$"),
-    "sim": re.compile(rf"^cosine_similarity_scores_{TIMESTAMP}\.csv$"),
-    "sim_failures": re.compile(rf"^cosine_similarity_failures_{TIMESTAMP}\.csv$"),
+MODELS = products.MODELS
+TIMESTAMP = rf"({products.TIMESTAMP})"
+#: the outputs a report reads (names and columns owned by products.py)
+PRODUCTS = {
+    "scores": products.SCORES,
+    "wrss": products.WRSS,
+    "failures": products.FAILURES,
+    "sim": products.SIM,
+    "sim_failures": products.SIM_FAILURES,
 }
-SCORE_COLUMNS = {"tic": "int", "filename": "str", "anomaly_score": "num"}
-WRSS_COLUMNS = {
-    "tic_p3": "int",
-    "filename": "str",
-    "anomaly_score_p3": "num",
-    "tic_p9": "int",
-    "anomaly_score_p9": "num",
-    "score_weighted_root_sum": "num",
-    "score_weighted_root_sumnorm": "num",
-}
-FAILURE_COLUMNS = {"filename": "str", "reason": "str"}  # score's failures_<ts>.csv; sim's adds "path"
+SCORE_COLUMNS = dict(zip(products.SCORE_COLUMNS, ("int", "str", "num")))
+WRSS_COLUMNS = dict(zip(products.WRSS_COLUMNS, ("int", "str", "num", "int", "num", "num", "num")))
+FAILURE_COLUMNS = dict.fromkeys(products.FAILURE_COLUMNS, "str")  # score's failures; sim's adds "path"
 SIM_COLUMNS = {"filename": "str", "matched_label": "str", "label_group": "str", "similarity_score": "num"}
-LABEL_GROUPS = ("planet_like", "binary_star", "stellar", "outlier", "unclassified")
+LABEL_GROUPS = products.LABEL_GROUPS
 MISSING_WORDS = {"", "none", "nan", "null", "na", "n/a"}
 
 
@@ -68,17 +62,10 @@ def newest(directory: Path, kind: str) -> dict[str, Found]:
 
     Hidden files (``.name.tmp`` of an atomic write in progress) never match the patterns.
     """
-    pattern = PATTERNS[kind]
     best: dict[str, Found] = {}
-    if not directory.is_dir():
-        return best
-    for path in directory.iterdir():
-        m = pattern.match(path.name)
-        if not m or not path.is_file():
-            continue
-        key, stamp = (m.group(1), m.group(2)) if kind == "scores" else (kind, m.group(1))
-        if key not in best or stamp > best[key].timestamp:
-            best[key] = Found(path, stamp)
+    for path, fields in PRODUCTS[kind].find(directory):  # oldest first: the newest of each key wins
+        if path.is_file():
+            best[fields.get("model", kind)] = Found(path, fields["ts"])
     return best
 
 
