@@ -5,12 +5,17 @@ Method
 ------
 The search runs astropy's ``BoxLeastSquares`` (its compiled "fast" method, log-likelihood objective) twice:
 
-1. **Coarse**: the detrended flux is averaged in ``bin_minutes`` bins (inverse-variance weights: a bin of
-   n cadences has variance sigma^2 / n) and searched on a period grid uniform in log frequency with step
-   ``d_min / (frequency_oversample x baseline)`` (the phase of the shortest box drifts by at most
+1. **Coarse**: the detrended flux is averaged in ``bin_minutes`` (30) bins (inverse-variance weights: a bin
+   of n cadences has variance sigma^2 / n) and searched on a period grid uniform in log frequency with
+   step ``d_min / (frequency_oversample x baseline)`` (the phase of the shortest box tried drifts by at most
    1/``frequency_oversample`` of its width over the baseline), with ``phase_oversample`` phase steps per
-   shortest box. Durations longer than ``max_duty_cycle`` x the period are not tried at that period (the
-   period range is cut into segments with their own duration set).
+   shortest box. At each period only plausible durations are tried: at most ``max_duty_cycle`` (0.15) of
+   the period, and at least ``min_duration_hours_at_1d`` (0.75 h) x (P / 1 d)^(1/3), which is the
+   central-transit duration for a star 14 times as dense as the Sun (an M dwarf of ~0.3 solar masses;
+   denser stars are still found, with a box up to ~1.5x too long). The period range is cut where that set
+   changes and each piece gets its own grid: longer shortest boxes at long periods need fewer periods and
+   fewer phase bins, which makes the search 40 % faster than one grid for all (measured 113 ms against 190
+   ms on WASP-126, same recoveries on the real and simulated planets of the benchmark).
 2. **Refine**: around each of the ``n_refine`` highest distinct peaks of the coarse periodogram (after its
    slow rise with period is removed, see ``sde``) and its two highest raw-power peaks (a signal of one or
    two transits makes a broad rise, not a sharp peak), the data binned to ``refine_bin_minutes`` are searched on a grid 10x finer in
@@ -29,7 +34,10 @@ Numbers reported at the winner (``BLSResult``):
   periodogram after dividing out a running median over ln(period); independent of the depth's error model.
 * ``power``: the BLS log-likelihood improvement (astropy's objective) at the refined peak.
 
-Speed (``bench/bench_fold.py``; see its output for the numbers of a run): the coarse stage dominates.
+Speed (``bench/bench_fold.py``): the coarse stage is about half the time of ``find_transit``; the two
+detrending passes and the refinements share the rest. astropy's compiled BLS is used throughout; the
+binning (30-minute coarse bins, 6-minute refinement bins) is what makes it fast: the same search on the
+unbinned 2-minute flux with astropy's defaults takes ~5x longer (the "astropy full-res" column).
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ class SearchGrid:
     phase_oversample: int = 3
     bin_minutes: float = 30.0
     max_duty_cycle: float = 0.15
+    min_duration_hours_at_1d: float = 0.75
     n_refine: int = 3
     refine_bin_minutes: float = 6.0
 
@@ -75,8 +84,10 @@ class SearchGrid:
             )
         if not self.durations_hours or min(self.durations_hours) <= 0:
             raise ValueError(f"durations_hours must be positive, got {self.durations_hours}")
-        if min(self.durations_hours) / 24.0 >= self.max_duty_cycle * self.max_period_days:
+        if min(self.durations_hours) / 24.0 > self.max_duty_cycle * self.max_period_days:
             raise ValueError("the shortest duration is too long for every period searched")
+        if self.phase_oversample < 1 or self.frequency_oversample <= 0:
+            raise ValueError("phase_oversample must be >= 1 and frequency_oversample > 0")
 
 
 @dataclass
@@ -133,18 +144,37 @@ def period_grid(
     return np.exp(np.linspace(np.log(min_period), np.log(max_period), n))
 
 
-def _segments(
-    periods: np.ndarray, durations: np.ndarray, max_duty: float
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Split ascending ``periods`` where the set of allowed durations (<= max_duty x period) grows."""
-    allowed = np.searchsorted(durations, max_duty * periods, side="right")  # how many durations allowed
-    out = []
-    for n in np.unique(allowed):
-        if n == 0:
+def allowed_durations(period: float, grid: SearchGrid) -> np.ndarray:
+    """The durations (days) tried at ``period``: at most ``max_duty_cycle`` x period and at least
+    ``min_duration_hours_at_1d`` x (period / 1 d)^(1/3) (shorter boxes than any plausible transit there)."""
+    durations = np.sort(np.asarray(grid.durations_hours, dtype=float)) / 24.0
+    low = grid.min_duration_hours_at_1d / 24.0 * period ** (1.0 / 3.0)
+    ok = (durations <= grid.max_duty_cycle * period) & (durations >= low)
+    if not ok.any():  # keep the duration nearest to the allowed range
+        ok = np.arange(len(durations)) == int(np.argmin(np.abs(np.log(durations / max(low, 1e-9)))))
+    return durations[ok]
+
+
+def search_segments(grid: SearchGrid, baseline: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(periods, durations) pieces of the coarse search: the period range cut where the set of allowed
+    durations changes, each piece on its own log-frequency grid (step set by its shortest duration)."""
+    durations = np.sort(np.asarray(grid.durations_hours, dtype=float)) / 24.0
+    lo, hi = grid.min_period_days, grid.max_period_days
+    edges = [lo, hi]
+    edges += [d / grid.max_duty_cycle for d in durations]  # where a duration becomes allowed
+    if grid.min_duration_hours_at_1d > 0:  # where it stops being allowed
+        edges += [(24.0 * d / grid.min_duration_hours_at_1d) ** 3 for d in durations]
+    edges = sorted({e for e in edges if lo <= e <= hi})
+    pieces = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        if b <= a * (1 + 1e-9):
             continue
-        sel = allowed == n
-        out.append((periods[sel], durations[:n]))
-    return out
+        seg_durations = allowed_durations(np.sqrt(a * b), grid)
+        periods = period_grid(a, b, seg_durations[0], baseline, grid.frequency_oversample)
+        if pieces:
+            periods = periods[1:]  # the edge belongs to the previous piece
+        pieces.append((periods, seg_durations))
+    return pieces
 
 
 def sde(power: np.ndarray, periods: np.ndarray, window: float = 0.1) -> np.ndarray:
@@ -185,25 +215,20 @@ def _bls(time, flux, sigma, periods, durations, oversample):
 
 
 def coarse_search(time, flux, sigma_point, grid: SearchGrid):
-    """Coarse periodogram on binned data: (periods, log-likelihood power, best duration per period)."""
+    """Coarse periodogram on binned data: (periods, log-likelihood power, best duration per period, baseline)."""
     width = grid.bin_minutes / 1440.0
     centres, means, counts = bin_regular(time, flux, width, statistic="mean")
     ok = counts > 0
     tb, fb, nb = centres[ok], means[ok], counts[ok]
     sb = sigma_point / np.sqrt(nb)
-    durations = np.sort(np.asarray(grid.durations_hours, dtype=float)) / 24.0
     baseline = float(time[-1] - time[0])
-    periods = period_grid(
-        grid.min_period_days, grid.max_period_days, durations[0], baseline, grid.frequency_oversample
-    )
-    power = np.full(len(periods), -np.inf)
-    best_duration = np.full(len(periods), np.nan)
-    start = 0
-    for seg_periods, seg_durations in _segments(periods, durations, grid.max_duty_cycle):
-        start = int(np.searchsorted(periods, seg_periods[0]))
+    periods, power, best_duration = [], [], []
+    for seg_periods, seg_durations in search_segments(grid, baseline):
         res = _bls(tb, fb, sb, seg_periods, seg_durations, grid.phase_oversample)
-        power[start : start + len(seg_periods)] = np.asarray(res.power)
-        best_duration[start : start + len(seg_periods)] = np.asarray(res.duration)
+        periods.append(seg_periods)
+        power.append(np.asarray(res.power))
+        best_duration.append(np.asarray(res.duration))
+    periods, power, best_duration = (np.concatenate(x) for x in (periods, power, best_duration))
     keep = np.isfinite(power)
     return periods[keep], power[keep], best_duration[keep], baseline
 
@@ -222,7 +247,7 @@ def _refine(time, flux, sigma, period, duration, baseline, grid: SearchGrid):
     """Search around one coarse peak on lightly binned data (``refine_bin_minutes``): a grid 10x finer in
     frequency, 7 durations around the coarse one, 10 phase steps per box. Returns (period, log-likelihood,
     duration, mid-transit time, depth) at the best period."""
-    step = (min(grid.durations_hours) / 24.0) / (grid.frequency_oversample * baseline)
+    step = allowed_durations(period, grid)[0] / (grid.frequency_oversample * baseline)
     periods = period * np.exp(np.linspace(-1.5 * step, 1.5 * step, 31))
     durations = duration * np.geomspace(0.6, 1.6, 7)
     durations = durations[durations < grid.max_duty_cycle * periods.min() * 1.5]

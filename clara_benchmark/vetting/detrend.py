@@ -1,4 +1,4 @@
-"""Detrending before a transit search: a robust local quadratic with a hole, on a time window that respects gaps.
+"""Detrending before a transit search: a robust local quadratic with a notch, on a time window that respects gaps.
 
 Pure functions of arrays (no files, no logging). ``prepare`` keeps the usable cadences and normalises the flux;
 ``detrend`` divides out a smooth trend (stellar rotation, residual systematics) so that a box least squares
@@ -7,26 +7,33 @@ the caller's arrays are never changed, so CLARA-compatible Lomb–Scargle foldin
 
 The trend (``method="notch"``, the default)
 -------------------------------------------
-1. The relative flux is binned on a regular grid of ``bin_minutes`` (median per bin; empty bins, i.e. gaps,
-   carry no weight). Everything below runs on these ~1,300 bins per sector, not on the 18k cadences.
-2. Around each bin a quadratic in time is fitted to the bins within ``window_days / 2``, leaving out the
-   central ``hole_days`` (the *hole*). The trend at the bin is that fit's value at the centre: it is an
-   interpolation from both sides, so a transit up to ``hole_days`` long centred there is not absorbed at all,
-   while the curvature of a spotted star (DS Tuc A: 2 % at a 2.85-day rotation) is followed. This is the
-   idea of the "notch" filter of Rizzuto et al. (2017, AJ 154, 224) in its simplest form (a fixed notch).
-3. The fit is made robust with Tukey's biweight (c = 5 x twice the noise of a bin, 2 reweightings), so eclipses, flares
-   and stray outliers do not pull the trend.
-4. Near the edge of a segment (a data gap or the sector's ends), where one side of the hole has fewer than
-   ``MIN_SIDE_BINS`` bins, a robust *linear* fit over all the window's bins (hole included) is used
-   instead: a quadratic extrapolated across the hole from one side is unstable.
-5. The trend is interpolated linearly from the bin centres to every cadence.
+1. The relative flux is binned on a regular grid of ``bin_minutes`` (30; median per bin; empty bins, i.e.
+   gaps, carry no weight). Everything below runs on these ~1,300 bins per sector, not on the 18k cadences.
+2. Around each bin, two models are fitted to the bins within ``window_days / 2``: a quadratic in time, and
+   the quadratic plus a *notch*, a box of width ``hole_days`` centred on the bin (the idea of the notch
+   filter of Rizzuto et al. 2017, AJ 154, 224, with a fixed notch width). When the notch is a dip that
+   improves chi-square by more than 9 (``min_delta_chi2``), the trend at the bin is the quadratic part of
+   that model, so a transit up to ``hole_days`` long is not absorbed; otherwise it is the plain quadratic,
+   which has the least noise. Either way the curvature of a spotted star is followed (DS Tuc A: 2-3 % at a
+   2.85-day rotation), which a running median or biweight *location* cannot do.
+3. Both fits are robust: Tukey's biweight with a fixed scale, ``BIWEIGHT_C`` (5) x twice the noise of one
+   bin, 2 reweightings, so eclipses, flares and jumps lose their weight but a quadratic that misfits a fast
+   rotator a little keeps its outer bins. The notch is only tried with at least ``MIN_SIDE_BINS`` bins on
+   each side of it (not at the edge of a gap).
+4. The trend is interpolated linearly from the bin centres to every cadence.
+5. ``mask`` leaves cadences out of the fit (their bins are empty): ``bls.find_transit`` detrends a second
+   time with the first search's transits masked, so that no transit pulls the trend (several transits in
+   one window at short periods, a transit on a steep slope).
 
 Defaults: the window is 3x the longest duration searched (Hippke et al. 2019, AJ 158, 143, recommend about
-3 x T14 for time-windowed filters) and the hole is that longest duration. ``method="median"`` is the plain
-time-window running median (a median of the bin medians within the window) for comparison: it leaves
-rotation residuals of ~0.2 % on DS Tuc A (more than its 0.3 % transit) where the notch leaves ~0.03 %.
+3 x T14 for time-window filters) and the notch that longest duration (6 h: window 0.75 d, notch 0.25 d).
+``method="median"`` is the time-window running median of the bin medians, for comparison; on DS Tuc A it
+leaves rotation residuals larger than the 0.3 % transit and the transit is not found (``bench/bench_fold.py``
+history in the report of the branch: median 0.5-1 d windows found 3.3 d, 2.9 d or 15.7 d instead of 8.14 d).
 
-Cost: ~10-25 ms per 2-minute sector (numpy, vectorised over the bins).
+Cost: ~15-30 ms per 2-minute sector with one BLAS thread (numpy, vectorised over the bins). Run it with one
+BLAS thread per process (``threadpoolctl.threadpool_limits(1)``): its small matrix products are 2-3x slower
+with OpenBLAS threads on a busy machine.
 """
 
 from __future__ import annotations
