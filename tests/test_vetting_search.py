@@ -103,3 +103,26 @@ def test_too_little_data_and_bad_grids_are_refused():
     t = np.arange(0, 0.3, 2 / 1440)
     with pytest.raises(FeatureError, match="spans"):
         search(detrend(t, 1 + 1e-3 * np.random.default_rng(0).normal(size=t.size)))
+
+
+def test_two_transits_around_the_gap_give_the_longer_period_and_its_alias():
+    # transits at 1332.0 and 1345.5: the 6.75-day epoch between them (1338.75) falls in the gap
+    t, f = _synthetic(period=13.5, depth=0.004, duration=0.15, t0=1332.0)
+    d, r = find_transit(t, f)
+    assert r.period_days == pytest.approx(13.5, rel=0.01)
+    assert r.n_transits == 2
+    assert all(a < r.period_days for a in r.aliases)
+    np.testing.assert_allclose(np.sort(r.transit_times), [1332.0, 1345.5], atol=0.03)
+
+
+def test_alias_rule_doubles_a_period_whose_odd_epochs_are_unobserved():
+    from clara_benchmark.vetting.bls import unobserved_alias
+
+    t = np.arange(1327.0, 1352.0, 2 / 1440)
+    t = t[(t < 1338.5) | (t > 1339.6)]
+    # 6.75 d from 1332.0: epochs 1325.25 (before the data), 1332.0, 1338.75 (gap), 1345.5, 1352.25 (after)
+    period, t0, aliases = unobserved_alias(t, 6.75, 1332.0, 0.15, 20.0)
+    assert (period, t0, aliases) == (13.5, pytest.approx(1332.0), (6.75,))
+    # 3.3 d: odd epochs observed, nothing changes; 13.5 d: doubling would pass max_period
+    assert unobserved_alias(t, 3.3, 1327.1, 0.12, 20.0) == (3.3, 1327.1, ())
+    assert unobserved_alias(t, 13.5, 1332.0, 0.15, 20.0) == (13.5, 1332.0, ())

@@ -109,6 +109,7 @@ class BLSResult:
     periodogram_sde: np.ndarray = field(repr=False)  # the same, as signal detection efficiency
     sigma_duration_ppm: float = float("nan")
     epoch_snr: np.ndarray = field(default_factory=lambda: np.array([]), repr=False)  # per observed transit
+    aliases: tuple[float, ...] = ()  # shorter periods that fit the same observed transits (see find_transit)
     method: str = "bls"
 
     @property
@@ -440,7 +441,8 @@ def find_transit(
     baseline = float(t[-1] - t[0])
     tr, fr, sr = _binned_for_refine(t, f, second.scatter, grid.refine_bin_minutes)
     period, power_best, duration, t0, _ = _refine(tr, fr, sr, found.period_days, duration, baseline, grid)
-    return second, _result(
+    period, t0, aliases = unobserved_alias(t, period, t0, duration, grid.max_period_days)
+    result = _result(
         second,
         period,
         power_best,
@@ -451,6 +453,33 @@ def find_transit(
         found.periodogram,
         found.periodogram_sde,
     )
+    result.aliases = aliases
+    return second, result
+
+
+def unobserved_alias(
+    time: np.ndarray, period: float, t0: float, duration: float, max_period: float
+) -> tuple[float, float, tuple[float, ...]]:
+    """The longest multiple of ``period`` (up to ``max_period``) whose epochs are the same observed transits.
+
+    When every other epoch of ``period`` falls where there is no data (two transits on either side of the
+    mid-sector gap), the data cannot tell P from 2P: the box least squares power is the same. clara reports
+    2P, the period that assumes no transit hidden in a gap, and lists P as an alias. Repeated while it holds;
+    a single observed transit is left alone (no period is constrained; it gets the ``single transit`` flag).
+    Returns ``(period, t0, aliases)`` with t0 an observed transit of the returned period, aliases shortest
+    first.
+    """
+    aliases: list[float] = []
+    while 2.0 * period <= max_period:
+        mids, _ = observed_epochs(time, period, t0, duration)
+        if len(mids) < 2:
+            break
+        k = np.round((mids - mids[0]) / period).astype(np.int64)
+        if np.any(k % 2):
+            break
+        aliases.append(period)
+        period, t0 = 2.0 * period, float(mids[0])
+    return period, t0, tuple(aliases)
 
 
 def _first_observed(mids: np.ndarray, t0: float, period: float, time: np.ndarray) -> float:
