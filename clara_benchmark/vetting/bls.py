@@ -34,10 +34,15 @@ Numbers reported at the winner (``BLSResult``):
   periodogram after dividing out a running median over ln(period); independent of the depth's error model.
 * ``power``: the BLS log-likelihood improvement (astropy's objective) at the refined peak.
 
-Speed (``bench/bench_fold.py``): the coarse stage is about half the time of ``find_transit``; the two
-detrending passes and the refinements share the rest. astropy's compiled BLS is used throughout; the
-binning (30-minute coarse bins, 6-minute refinement bins) is what makes it fast: the same search on the
-unbinned 2-minute flux with astropy's defaults takes ~5x longer (the "astropy full-res" column).
+Speed and recovery (``bench/bench_fold.py``, one BLAS thread, 2 shared cores under a load of 6-12 from
+other jobs, all methods interleaved in one process): on the 6 real light curves of the 4 known planets,
+``find_transit`` took 0.225 s per light curve against 1.469 s for lightkurve's default
+``normalize().flatten().to_periodogram("bls")`` (6.5x) and 1.196 s with lightkurve searching the same
+0.5-20 d range (5.3x); it found the period within 1 % in 4 of 6 files (lightkurve: 2 of 6). On the demo
+sector's 30 simulated planets: 0.289 s against 1.904 s (6.6x) and 1.493 s (5.2x); 30 of 30 found
+(lightkurve 18 and 26). astropy's compiled BLS does all the work; the binning (30-minute coarse bins,
+6-minute refinement bins) and the per-period duration sets make it fast: astropy on the unbinned 2-minute
+flux over the same periods takes 4.5-5x longer, with the same recoveries on the simulated planets.
 """
 
 from __future__ import annotations
@@ -477,7 +482,7 @@ def unobserved_alias(
         k = np.round((mids - mids[0]) / period).astype(np.int64)
         if np.any(k % 2):
             break
-        aliases.append(period)
+        aliases.append(float(period))
         period, t0 = 2.0 * period, float(mids[0])
     return period, t0, tuple(aliases)
 

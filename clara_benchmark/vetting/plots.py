@@ -156,6 +156,7 @@ def _zoom(ax, t, f, period, t_mid, duration_h, depth_ppm, color=BLUE, shift=0.0)
     if np.isfinite(depth_ppm):
         d = 1 - depth_ppm * 1e-6
         ax.plot([shift - duration_h / 2, shift + duration_h / 2], [d, d], "-", color=color, linewidth=1.2)
+    ax.set_xlim(min(ax.get_xlim()[0], shift - 3 * duration_h), shift + 3 * duration_h)
     return by
 
 
