@@ -1,5 +1,5 @@
-"""Box least squares period search for transits and eclipses: a coarse search on binned data, refined at
-full resolution around the best peaks. Pure functions of arrays.
+"""Box least squares period search for transits and eclipses: a coarse search on binned data, refined on
+lightly binned data around the best peaks. Pure functions of arrays.
 
 Method
 ------
@@ -18,9 +18,12 @@ The search runs astropy's ``BoxLeastSquares`` (its compiled "fast" method, log-l
    ms on WASP-126, same recoveries on the real and simulated planets of the benchmark).
 2. **Refine**: around each of the ``n_refine`` highest distinct peaks of the coarse periodogram (after its
    slow rise with period is removed, see ``sde``) and its two highest raw-power peaks (a signal of one or
-   two transits makes a broad rise, not a sharp peak), the data binned to ``refine_bin_minutes`` are searched on a grid 10x finer in
-   frequency, with a finer set of durations around the coarse one and 10 phase steps per box. The refined
-   peak with the highest log-likelihood wins.
+   two transits makes a broad rise, not a sharp peak), the data binned to ``refine_bin_minutes`` (6) are
+   searched on a grid 10x finer in frequency, with 7 durations around the coarse one and 10 phase steps
+   per box. The refined peak with the highest log-likelihood wins.
+3. ``find_transit`` then detrends again with the candidate's transits masked, refines once more, and, when
+   every other epoch of the period has no data (two transits on either side of a gap), reports twice the
+   period and keeps the shorter one in ``BLSResult.aliases`` (``unobserved_alias``).
 
 Numbers reported at the winner (``BLSResult``):
 
