@@ -226,11 +226,15 @@ def read_scores(path: str | os.PathLike):
     """An ``anomaly_scores_*.csv`` as a DataFrame (``tic`` int64, ``filename`` str, ``anomaly_score`` float64)."""
     import pandas as pd
 
-    return pd.read_csv(path, dtype={"tic": "int64", "filename": str, "anomaly_score": "float64"})
+    return pd.read_csv(
+        path, dtype={"tic": "int64", "filename": str, "anomaly_score": "float64"}, float_precision="round_trip"
+    )
 
 
 def read_wrss(path: str | os.PathLike):
     """A ``wrss_p3p9_*.csv`` as a DataFrame (``filename`` str, scores float64)."""
     import pandas as pd
 
-    return pd.read_csv(path, dtype={"filename": str, **{c: "float64" for c in WRSS_FLOAT_COLUMNS}})
+    return pd.read_csv(
+        path, dtype={"filename": str, **{c: "float64" for c in WRSS_FLOAT_COLUMNS}}, float_precision="round_trip"
+    )

@@ -21,7 +21,7 @@ from clara_benchmark.exceptions import ConfigError
 def read_input_table(path: Path) -> pd.DataFrame:
     """The candidate table (score's WRSS CSV); it must have a ``filename`` column."""
     try:
-        table = pd.read_csv(path, dtype={"filename": str})
+        table = pd.read_csv(path, dtype={"filename": str}, float_precision="round_trip")
     except pd.errors.EmptyDataError:
         raise ConfigError(f"{path}: input table is empty (no header)") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
