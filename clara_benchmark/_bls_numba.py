@@ -51,7 +51,9 @@ def _bin_sums(xx, cum, start, loops, inv_cell, amb_days, period, bw, nb, ybin, c
 
 
 @njit(cache=True, nogil=True)
-def objective_kernel(xx, cum, start, loops, inv_cell, amb_days, periods, bw, oversample, dur, sum_y, out, amb):
+def objective_kernel(
+    xx, cum, start, loops, inv_cell, amb_days, periods, bw, oversample, dur, sum_y, out, amb
+):
     n = len(xx) - 2
     max_nb = int(math.ceil(periods.max() / bw))
     ybin = np.zeros(max_nb)

@@ -76,11 +76,15 @@ class Advanced10Result:
 
 def fold_shape_features(bin_centers: np.ndarray, bin_means: np.ndarray) -> list[float]:
     """The six fold-shape numbers (depth, width, baseline std, asymmetry, sharpness, autocorrelation)."""
+    import warnings
+
     from scipy.ndimage import gaussian_filter1d
     from scipy.signal import correlate, find_peaks
 
     phase, flux = bin_centers, bin_means
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # empty bins (NaN) or an empty top quintile make numpy warn; CLARA's values are then NaN, reported later
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         low, mid = np.min(flux), np.median(flux)
         below = np.where(flux < (mid + low) / 2)[0]
         width = phase[below[-1]] - phase[below[0]] if len(below) >= 2 else 0
@@ -188,7 +192,9 @@ def advanced10(
     t_all = np.asarray(time, dtype=np.float64)
     f_all = np.asarray(pdcsap_flux)
     if t_all.ndim != 1 or t_all.shape != f_all.shape:
-        raise FeatureError(f"time and flux must be 1-D arrays of one length, got {t_all.shape} and {f_all.shape}")
+        raise FeatureError(
+            f"time and flux must be 1-D arrays of one length, got {t_all.shape} and {f_all.shape}"
+        )
     finite = np.isfinite(t_all) & np.isfinite(f_all)
     if finite.sum() < MIN_ROWS:
         raise FeatureError(f"only {int(finite.sum())} finite TIME/PDCSAP_FLUX rows (need {MIN_ROWS})")

@@ -108,7 +108,9 @@ class _TimeIndex:
 def _block_objective(index, cum, sum_y, n, periods, nb, n_epochs, bw, oversample, dur):
     """Best objective of each period in a block sharing ``nb`` bins; and whether any boundary was ambiguous."""
     m = len(periods)
-    keys = (np.arange(n_epochs + 1)[None, :, None] * periods[:, None, None]) + (np.arange(nb) * bw)[None, None, :]
+    keys = (np.arange(n_epochs + 1)[None, :, None] * periods[:, None, None]) + (np.arange(nb) * bw)[
+        None, None, :
+    ]
     keys = keys.reshape(m, -1)
     idx, ambiguous = index.count_below(keys)
     ambiguous[:, 0] = False  # the first boundary is 0 = the earliest sample, binned alike by both
@@ -135,7 +137,12 @@ def _block_objective(index, cum, sum_y, n, periods, nb, n_epochs, bw, oversample
 
 
 def approximate_objective(
-    x: np.ndarray, y: np.ndarray, periods: np.ndarray, duration: float, oversample: int, use_numba: bool | None = None
+    x: np.ndarray,
+    y: np.ndarray,
+    periods: np.ndarray,
+    duration: float,
+    oversample: int,
+    use_numba: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-period log-likelihood objective of astropy's kernel (sorted ``x >= 0`` from 0, centred ``y``).
 

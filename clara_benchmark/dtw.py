@@ -82,7 +82,9 @@ def dtw_distance_matrix(
             r1 = min(n, r0 + block_rows)
             if r0 + 1 < n:
                 flat = np.asarray(
-                    dtw.distance_matrix_fast(x, block=((r0, r1), (r0, n)), compact=True, parallel=n_threads != 1)
+                    dtw.distance_matrix_fast(
+                        x, block=((r0, r1), (r0, n)), compact=True, parallel=n_threads != 1
+                    )
                 )
                 _scatter_block(out, flat, r0, r1, n)
                 done += len(flat)

@@ -115,8 +115,8 @@ def ls_best_period(
 ) -> tuple[float, float, bool]:
     """Best period and peak power of CLARA's autopower call (see the module docstring).
 
-    Returns ``(period_days, power, used_astropy)``. The exact NUFFT power decides unless the best two grid
-    powers, or the peak and ``threshold``-free near-tie, are within ``TIE_TOLERANCE``; then astropy decides.
+    Returns ``(period_days, power, used_astropy)``. The exact NUFFT power decides, unless the best two grid
+    powers are within ``TIE_TOLERANCE`` of each other: then astropy's own autopower decides.
     """
     from astropy.timeseries import LombScargle
 
@@ -197,15 +197,17 @@ def fold_lightcurve(
     >>> t = np.arange(0, 27, 2 / 1440)
     >>> f = 1000 + np.sin(2 * np.pi * t / 3.1)
     >>> r = fold_lightcurve(t, f)
-    >>> r.ok, round(r.period_days, 2), len(r.bin_means)
-    (True, 3.1, 100)
+    >>> r.ok, abs(r.period_days - 3.1) < 0.05, len(r.bin_means)
+    (True, True, 100)
     """
     if not (0 < min_period < max_period):
         raise ValueError(f"need 0 < min_period < max_period, got {min_period} and {max_period}")
     t, f = clean_fold_input(time, pdcsap_flux)
     n = len(t)
     if n < MIN_ROWS:
-        return FoldResult(np.nan, np.nan, None, None, f"only {n} finite TIME/PDCSAP_FLUX rows (need {MIN_ROWS})", n)
+        return FoldResult(
+            np.nan, np.nan, None, None, f"only {n} finite TIME/PDCSAP_FLUX rows (need {MIN_ROWS})", n
+        )
     with np.errstate(invalid="ignore"):
         std = np.nanstd(f)
     if not np.isfinite(std) or std == 0:
@@ -244,11 +246,17 @@ def zscore_bin_means(bin_means: np.ndarray, desired_length: int | None = None) -
     vec = np.array(bin_means, dtype=float)
     n_empty = int(np.isnan(vec).sum())
     if n_empty:
-        raise FeatureError(f"{n_empty} of {len(vec)} phase bins are empty (CLARA would write an all-NaN vector)")
+        raise FeatureError(
+            f"{n_empty} of {len(vec)} phase bins are empty (CLARA would write an all-NaN vector)"
+        )
     if desired_length is not None:
         if desired_length < 1:
             raise ValueError(f"desired_length must be a positive integer, got {desired_length}")
-        vec = vec[:desired_length] if len(vec) >= desired_length else np.pad(vec, (0, desired_length - len(vec)))
+        vec = (
+            vec[:desired_length]
+            if len(vec) >= desired_length
+            else np.pad(vec, (0, desired_length - len(vec)))
+        )
     std = np.std(vec)
     if not std > 0:
         raise FeatureError("binned folded curve is constant (standard deviation is zero)")
