@@ -27,6 +27,10 @@ recomputation agrees with CLARA's recorded vectors to 1.5e-16 relative):
   takes this fallback). clara reproduces the masked-array arithmetic with ``numpy.ma`` (bit-identical on
   every real file) and gets the same BLS peak from :func:`clara_benchmark.bls.bls_peak` (astropy's grid
   and astropy's numbers at the peak, with ~5x less work; see that module).
+
+Measured (``bench/bench_shapes.py features``, CPU time per star, the 13 files where CLARA gives a
+vector): CLARA 4.67 s, clara 0.84 s including the fold — 5.6x — with identical numbers; against CLARA's
+recorded vectors the largest relative difference is 1.5e-16.
 * CLARA computes one more Lomb–Scargle periodogram whose result it never uses; clara skips it.
 * CLARA's ``features`` command drops a star whose vector has a NaN or infinity; clara raises
   ``FeatureError`` naming the non-finite features instead.

@@ -8,7 +8,10 @@ beyond the output is O(block_rows · n); the output may be a memory-mapped ``.np
 matrices larger than memory. DTW is symmetric and dtaidistance's result for (j, i) is bit-identical to
 (i, j), so only the upper triangle is computed and mirrored; the diagonal is 0, as ``distance_fast(v, v)``.
 
-Measured in ``bench/bench_shapes.py`` (1,000 stars of 100 bins): see the numbers printed there.
+The cost is dtaidistance's per-pair C routine (~100–280 µs per 100×100 pair here): clara saves CLARA's
+half of the pairs (symmetry), the Python call per pair, and runs rows on all cores. Measured
+(``bench/bench_shapes.py dtw``, 1,000 stars × 100 bins, busy 2-core machine): CLARA's loop ≈ 278 s
+(extrapolated from 50 rows), clara 100 s on one thread (2.8x), 93 s on two (3.0x), 50 MB peak RSS.
 """
 
 from __future__ import annotations

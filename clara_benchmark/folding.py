@@ -9,7 +9,7 @@ numpy 2.4 / scipy 1.17 on the shared real files):
 * TIME and PDCSAP_FLUX through ``np.asarray(..., dtype=float)``: float64, native byte order, so unlike
   the clara-4000 z-score (features.py) no float32 or byte-order subtlety survives here. Rows where both
   are finite (no QUALITY mask); fewer than 100 rows: no fold.
-* ``z = (f - nanmean(f)) / nanstd(f)`` in float64 (we call the same numpy functions on the same array).
+* ``z = (f - nanmean(f)) / nanstd(f)`` in float64 (on finite rows ``np.mean``/``np.std`` give the same bits).
 * ``LombScargle(t, z).autopower(minimum_frequency=1/max_period, maximum_frequency=1/min_period,
   samples_per_peak=10)``. autopower builds a regular grid (``autofrequency``: ``f0 + df·k``,
   ``df = 1/(10·baseline)``, about 1,400 frequencies for a 27-day sector) and, because it has more than 200
@@ -36,6 +36,10 @@ CLARA folds (and the 11 where it skips) the chosen index and the skip decision a
 are bit-identical and ``bin_means`` equal CLARA's recorded values exactly (0.0 difference; the contract
 is 1e-9). With astropy < 8 CLARA's own periodogram was the extirpolation approximation (errors ~1e-4),
 so CLARA's periods could then differ from the exact peak on near-ties; clara follows the exact peak.
+
+Measured (``bench/bench_shapes.py features``, CPU time per star, 29 real files with PDCSAP_FLUX, the
+least of 3 runs): CLARA's helper + z-score 0.32 s (its figure included, as it always draws one), clara
+(fitsio read included) 12.9 ms: 24.7x (median 25.3x; ~20x on skipped stars, where CLARA draws no figure).
 
 Differences from CLARA, on purpose: CLARA crashes on a file name that is not a SPOC name (it parses the
 TIC from the name), returns nothing silently, and returns an all-NaN vector when a phase bin is empty
@@ -208,13 +212,15 @@ def fold_lightcurve(
         return FoldResult(
             np.nan, np.nan, None, None, f"only {n} finite TIME/PDCSAP_FLUX rows (need {MIN_ROWS})", n
         )
-    with np.errstate(invalid="ignore"):
-        std = np.nanstd(f)
+    # CLARA calls nanmean/nanstd; on these finite rows np.mean/np.std give the same bits (the same pairwise
+    # sums; checked on every real file and 200 random series) without nan*'s copies (2 ms per star)
+    with np.errstate(invalid="ignore", over="ignore"):
+        std = np.std(f)
     if not np.isfinite(std) or std == 0:
         return FoldResult(np.nan, np.nan, None, None, "constant flux (standard deviation is zero)", n)
     if t.max() == t.min():
         return FoldResult(np.nan, np.nan, None, None, "all finite rows share one TIME (no periodogram)", n)
-    z = (f - np.nanmean(f)) / std
+    z = (f - np.mean(f)) / std
     period, power, used_astropy = ls_best_period(t, z, min_period, max_period)
     if not used_astropy and abs(power - min_power_threshold) <= TIE_TOLERANCE:
         period, power, used_astropy = _astropy_autopower(t, z, min_period, max_period)

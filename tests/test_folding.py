@@ -136,3 +136,11 @@ def test_zscore_pads_and_truncates_as_clara():
     with pytest.raises(FeatureError, match="constant"):
         zscore_bin_means(np.ones(4))
     assert issubclass(FeatureError, ClaraError)
+
+
+def test_mean_std_are_claras_nanmean_nanstd_on_finite_rows():
+    # folding.py uses np.mean/np.std where CLARA calls nanmean/nanstd: same bits on finite data
+    rng = np.random.default_rng(2)
+    for n in (100, 1001, 4096, 18000, 20076):
+        f = (3700 + 40 * rng.normal(size=n)).astype(np.float32).astype(float)
+        assert np.mean(f) == np.nanmean(f) and np.std(f) == np.nanstd(f)
