@@ -287,3 +287,37 @@ def bin_means_vector(
     if not fold.ok:
         raise FeatureError(fold.reason)
     return zscore_bin_means(fold.bin_means, desired_length)
+
+
+def fold_plot_png(fold: FoldResult, tic_id: int | str | None = None) -> bytes:
+    """CLARA's fold figure as PNG bytes: folded points + binned curve (title: period, LS power, TIC) above
+    the first 8000 z-scored flux points. Needs a fold made with ``keep_points=True``; the file name CLARA
+    gives it is ``<name>_period_<period_days>_days.png``.
+    """
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    if not fold.ok or fold.phase is None:
+        raise ValueError("fold_plot_png needs a successful fold made with keep_points=True")
+    fig = Figure(figsize=(10, 5), dpi=100)
+    top, bottom = fig.subplots(2, 1)
+    bottom.plot(fold.flux_z[:8000], lw=1, color="navy")
+    bottom.set_title("Normalized Flux Vector - First 8000 Data Points")
+    bottom.set_ylabel("Flux (normalized)")
+    bottom.grid(True)
+    top.plot(fold.phase, fold.folded_flux, ".", alpha=0.2, label="Raw folded flux")
+    top.plot(fold.bin_centers, fold.bin_means, "r-", lw=2, label="Binned")
+    top.set_title(
+        f"Phase Folded Light Curve\nPeriod = {fold.period_days:.4f} d | LS Power = {fold.power:.4f} | TIC: {tic_id}"
+    )
+    top.set_xlabel("Phase")
+    top.set_ylabel("Normalized Flux")
+    top.grid(True)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

@@ -144,3 +144,11 @@ def test_mean_std_are_claras_nanmean_nanstd_on_finite_rows():
     for n in (100, 1001, 4096, 18000, 20076):
         f = (3700 + 40 * rng.normal(size=n)).astype(np.float32).astype(float)
         assert np.mean(f) == np.nanmean(f) and np.std(f) == np.nanstd(f)
+
+
+def test_fold_plot_png():
+    t, f = _sine()
+    png = folding.fold_plot_png(fold_lightcurve(t, f, keep_points=True), tic_id=123)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(ValueError, match="keep_points=True"):
+        folding.fold_plot_png(fold_lightcurve(t, f))
