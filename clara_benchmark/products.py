@@ -227,7 +227,9 @@ def read_scores(path: str | os.PathLike):
     import pandas as pd
 
     return pd.read_csv(
-        path, dtype={"tic": "int64", "filename": str, "anomaly_score": "float64"}, float_precision="round_trip"
+        path,
+        dtype={"tic": "int64", "filename": str, "anomaly_score": "float64"},
+        float_precision="round_trip",
     )
 
 
@@ -236,5 +238,7 @@ def read_wrss(path: str | os.PathLike):
     import pandas as pd
 
     return pd.read_csv(
-        path, dtype={"filename": str, **{c: "float64" for c in WRSS_FLOAT_COLUMNS}}, float_precision="round_trip"
+        path,
+        dtype={"filename": str, **{c: "float64" for c in WRSS_FLOAT_COLUMNS}},
+        float_precision="round_trip",
     )

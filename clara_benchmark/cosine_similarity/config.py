@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clara_benchmark.config import (
+    NAME_MAX_BYTES,
     batch_size_key,
     executor_key,
     key,
@@ -60,6 +61,12 @@ class ReferenceConfig:
     def check(self) -> str | None:
         if os.sep in self.name or (os.altsep and os.altsep in self.name) or self.name in (".", ".."):
             return f'key "name" must be a plain name, not a path, got "{self.name}"'
+        longest = f"reduced_features_{self.name}.csv"  # the longer of the two file names it gives
+        if len(os.fsencode(longest)) > NAME_MAX_BYTES:
+            return (
+                f'key "name" is too long: the file name reduced_features_<name>.csv would be '
+                f"{len(os.fsencode(longest))} bytes (file names are at most {NAME_MAX_BYTES})"
+            )
         return None
 
     def monitor_path(self) -> Path:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clara_benchmark import products
-from clara_benchmark.config import ClaraError, key
+from clara_benchmark.config import MAX_WORKERS, MAX_WORKERS_WHY, ClaraError, key
 
 RANK_CHOICES = ("auto", "wrss", "p3", "p5", "p9")
 IMG_DIR = "img"
@@ -79,7 +79,14 @@ class ReportConfig:
     )
     max_rows_per_group: int = key("Similarity matches listed per label group", "int", 100, minimum=1)
     title: str = key("Title of the report page", "str", "clara report")
-    max_workers: int = key("Processes drawing the thumbnails", "int", 2, minimum=1)
+    max_workers: int = key(
+        "Processes drawing the thumbnails",
+        "int",
+        2,
+        minimum=1,
+        maximum=MAX_WORKERS,
+        maximum_why=MAX_WORKERS_WHY,
+    )
 
     def monitor_path(self) -> Path:
         return self.output_dir
@@ -172,11 +179,13 @@ def _load_scores(config: ReportConfig, notes: list) -> tuple[dict, object]:
     scores = {}
     for model in I.MODELS:
         if model in found:
-            table = I.read_table(found[model], I.SCORE_COLUMNS, f"{model.upper()} anomaly-score")
+            table = I.read_table(
+                found[model], I.SCORE_COLUMNS, f"{model.upper()} anomaly-score", unique="filename"
+            )
             I.check_range(table, "anomaly_score")
             scores[model] = table
     wrss_found = I.newest(score_dir, "wrss").get("wrss")
-    wrss = I.read_table(wrss_found, I.WRSS_COLUMNS, "WRSS") if wrss_found else None
+    wrss = I.read_table(wrss_found, I.WRSS_COLUMNS, "WRSS", unique="filename") if wrss_found else None
     if wrss is not None:
         for column in ("anomaly_score_p3", "anomaly_score_p9", products.WRSS_NORM):
             I.check_range(wrss, column)

@@ -882,9 +882,15 @@ def _fill(timeline: SectorTimeline, star: dict, columns: dict, values: dict) -> 
 
 
 def _write_fits(path: Path, hdul: fits.HDUList) -> None:
-    """Temporary file beside ``path`` renamed over it (``atomic_open``): a listing never shows half a file."""
+    """Temporary file beside ``path`` renamed over it (``atomic_open``): a listing never shows half a file.
+
+    The file is built in memory and written in one call: astropy writing into a file object turns a full
+    disk into an AttributeError (its free-space check expects a file name); this way it is an OutputError.
+    """
+    buffer = io.BytesIO()
+    hdul.writeto(buffer)
     with atomic_open(path, "wb") as fh:
-        hdul.writeto(fh)
+        fh.write(buffer.getbuffer())
 
 
 def simulate_star(timeline: SectorTimeline, star: dict, seed: int) -> tuple[fits.HDUList, dict]:

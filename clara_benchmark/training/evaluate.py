@@ -23,7 +23,9 @@ from clara_benchmark.config import (
     executor_key,
     key,
     max_workers_key,
+    memory_problem,
     scheduler_address_key,
+    seed_key,
 )
 from clara_benchmark.utils.io import atomic_write_bytes, atomic_write_text, failure_rows, write_failures_csv
 
@@ -59,6 +61,10 @@ def parse_grid(grid: dict) -> dict[str, list[float]]:
     return out
 
 
+#: most grid cells evaluate takes: every host gets one injected copy (and 4000 features) per cell
+MAX_GRID_CELLS = 10_000
+
+
 def grid_cells(grid: dict[str, list[float]]) -> list[tuple[float, float, float]]:
     return [(d, p, w) for d in grid["depth_ppm"] for p in grid["period_days"] for w in grid["duration_hours"]]
 
@@ -90,7 +96,7 @@ class EvaluateConfig:
         'Injected shape: "batman" (limb-darkened) or "box"', "str", "batman", choices=("batman", "box")
     )
     threshold: float = key("An injection counts as recovered when its score is above this", "float", 0.0)
-    seed: int = key("Seed of the injected mid-transit times", "int", 42)
+    seed: int = seed_key("Seed of the injected mid-transit times")
     trust_pickles: bool = key(
         "Load .pkl models whose sha256 is not a known CLARA release (runs their code!)", "bool", False
     )
@@ -101,13 +107,30 @@ class EvaluateConfig:
 
     def check(self) -> str | None:
         try:
-            parse_grid(self.grid)
+            grid = parse_grid(self.grid)
         except ValueError as exc:
             return str(exc)
         stems = [Path(p).stem for p in self.model_paths]
         if len(set(stems)) != len(stems):
             return 'key "model_paths": two models have the same file name; rename one'
-        return None
+        shape = [len(grid[axis]) for axis in GRID_AXES]
+        n_cells = shape[0] * shape[1] * shape[2]
+        if n_cells > MAX_GRID_CELLS:
+            return (
+                f'key "grid" has {n_cells:,} cells ({" x ".join(map(str, shape))} depth x period x duration), '
+                f"more than clara's limit of {MAX_GRID_CELLS:,}"
+            )
+        # in flight: 2 tasks per worker, each batch_size hosts x (cells + 1) feature rows; kept: one score row
+        # (~1 KB as a dict, then a DataFrame row) per host, cell and model
+        hosts = self.max_hosts or self.batch_size
+        need = 2 * self.max_workers * self.batch_size * (n_cells + 1) * 4000 * 8.0
+        need += hosts * (n_cells + 1) * len(self.model_paths) * 1000.0
+        return memory_problem(
+            need,
+            f'key "grid" ({n_cells:,} cells) with batch_size {self.batch_size}, max_workers {self.max_workers} '
+            f"and {'max_hosts ' + str(self.max_hosts) if self.max_hosts else 'all hosts'}",
+            "use fewer grid cells, a smaller batch_size or fewer max_workers",
+        )
 
     def monitor_path(self) -> Path:
         return self.input_dirs[0]

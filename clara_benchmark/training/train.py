@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from clara_benchmark.config import (
+    NAME_MAX_BYTES,
     ClaraError,
     ConfigError,
     batch_size_key,
@@ -27,9 +30,11 @@ from clara_benchmark.config import (
     executor_key,
     key,
     max_workers_key,
+    memory_problem,
     scheduler_address_key,
+    seed_key,
 )
-from clara_benchmark.features import FEATURE_SPEC_VERSION, FeatureError, clara4000
+from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES, FeatureError, clara4000
 from clara_benchmark.synthetic.transits import SyntheticSetSpec, generate_transit_set
 from clara_benchmark.utils.io import atomic_open, atomic_write_text, write_failures_csv
 
@@ -76,7 +81,7 @@ class VariantConfig:
     noise_ppm: float = key("White noise of the synthetic curves (ppm)", "float", required=True, minimum=0)
     n_curves: int = key("Number of synthetic curves", "int", 300, minimum=1)
     cadence_minutes: float = key("Cadence of the synthetic curves (minutes)", "float", 2.0, minimum=0.01)
-    seed: int = key("Seed of the synthetic set (CLARA: 42)", "int", 42)
+    seed: int = seed_key("Seed of the synthetic set (CLARA: 42)")
     n_estimators: int = key("Trees in the forest", "int", 166, minimum=1)
     max_features: str = key("Features tried per split", "str", "sqrt", choices=("sqrt", "log2", "all"))
     min_samples_split: int = key("Minimum samples to split a node", "int", 2, minimum=2)
@@ -84,7 +89,12 @@ class VariantConfig:
     bootstrap: bool = key("Bootstrap samples for each tree", "bool", True)
     max_depth: int | None = key("Maximum tree depth (null: unlimited)", "int", 700, minimum=1, nullable=True)
     criterion: str = key("Split criterion", "str", "gini", choices=("gini", "entropy", "log_loss"))
-    random_state: int = key("Seed of the forest", "int", 42)
+    random_state: int = seed_key("Seed of the forest")
+
+    def n_cadences(self) -> float:
+        """Cadences of each synthetic curve (as ``time_grid`` makes them); a float, as it may be huge."""
+        n = self.length_days * 1440.0 / self.cadence_minutes
+        return float(math.ceil(n)) if n < 1e15 else n
 
     def synthetic_spec(self) -> SyntheticSetSpec:
         return SyntheticSetSpec(
@@ -117,6 +127,39 @@ def parse_variants(raw: dict, where: str = 'key "variants"') -> dict[str, Varian
             raise ConfigError(f'{where}: variant "{name}" must be a JSON object of keys')
         out[name] = build_config(VariantConfig, block, f'{where}, variant "{name}"')
     return out
+
+
+#: bytes per tree node of a fitted scikit-learn tree (64-byte node record + 2 class values of 8 bytes)
+NODE_BYTES = 80
+#: working memory of one light curve's clara-4000 extraction, in float64 arrays of its length (measured
+#: with tracemalloc: ~10 for 5,000-80,000 cadences; 16 leaves room for FINUFFT's own buffers)
+EXTRACTION_ARRAYS = 16
+
+
+def training_memory_bytes(variants: dict[str, VariantConfig], n_real: int, workers: int) -> tuple[float, str]:
+    """A lower estimate of train's peak memory, from the config alone, and the variant that sets it.
+
+    Real features (``n_real`` x 4000 float64) are held throughout; each variant then adds its synthetic
+    flux (n_curves x cadences float64), its features, the training matrix (float64, plus scikit-learn's
+    float32 copy), its forest (at most 2 nodes per sample per tree) and one curve's extraction per worker.
+    """
+    real = n_real * N_FEATURES * 8.0
+    peak, worst = 0.0, ""
+    for name, v in variants.items():
+        cadences = v.n_cadences()
+        samples = n_real + v.n_curves
+        depth_nodes = 2.0 ** (v.max_depth + 1) if v.max_depth is not None and v.max_depth < 60 else math.inf
+        nodes = min(2.0 * samples, depth_nodes)
+        need = (
+            v.n_curves * cadences * 8.0
+            + v.n_curves * N_FEATURES * 8.0
+            + samples * N_FEATURES * 12.0
+            + v.n_estimators * nodes * NODE_BYTES
+            + workers * cadences * 8.0 * EXTRACTION_ARRAYS
+        )
+        if need > peak:
+            peak, worst = need, name
+    return real + peak, worst
 
 
 def parse_alphas(text: str) -> list[float]:
@@ -193,10 +236,24 @@ class TrainConfig:
             return str(exc)
         if not variants:
             return 'key "variants" is empty: give at least one model to train'
-        for name in variants:
-            if not name or any(c in name for c in '/\\:*?"<>|'):
+        for name, variant in variants.items():
+            if not name or any(c in name for c in '/\\:*?"<>|\x00'):
                 return f'key "variants": variant name "{name}" cannot be used in a file name'
-        return None
+            model_name = model_filename(name, variant.synthetic_spec())
+            if len(os.fsencode(model_name)) > NAME_MAX_BYTES:
+                return (
+                    f'key "variants": variant name "{name[:40]}..." is too long: its model file name would be '
+                    f"{len(os.fsencode(model_name))} bytes (file names are at most {NAME_MAX_BYTES})"
+                )
+        need, worst = training_memory_bytes(variants, self.max_real or 0, self.max_workers)
+        v = variants[worst]
+        real = f", with {self.max_real:,} real light curves" if self.max_real else ""
+        return memory_problem(
+            need,
+            f'the models of key "variants" ({worst}: {v.n_curves:,} synthetic curves of '
+            f"{v.n_cadences():,.0f} cadences, {v.n_estimators:,} trees{real})",
+            "use fewer or shorter synthetic curves (n_curves, length_days, cadence_minutes) or fewer trees",
+        )
 
     def monitor_path(self) -> Path:
         return self.input_dirs[0]
