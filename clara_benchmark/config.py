@@ -738,8 +738,6 @@ class ScoreConfig:
         return self.input_dirs[0]
 
 
-
-
 @dataclass
 class SimConfig:
     """Config of ``sim`` (the seed's cosine_similarity_config.json)."""

@@ -330,7 +330,9 @@ def test_sim_takes_the_table_convention_from_tables():
     from clara_benchmark import tables
     from clara_benchmark.commands import sim
 
-    assert sim.select_candidates is tables.select_candidates and sim.read_input_table is tables.read_input_table
+    assert (
+        sim.select_candidates is tables.select_candidates and sim.read_input_table is tables.read_input_table
+    )
 
 
 # ------------------------------------------------------------------------------------------- item 14

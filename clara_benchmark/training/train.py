@@ -10,7 +10,6 @@ the variants with CLARA's α formula against a table of known planets.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import time
@@ -36,7 +35,6 @@ from clara_benchmark.config import (
 )
 from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES, FeatureError, clara4000
 from clara_benchmark.synthetic.transits import SyntheticSetSpec, generate_transit_set
-from clara_benchmark.utils.io import atomic_open, atomic_write_text, write_failures_csv
 
 #: CLARA's selected models (CLARA_SPEC §4); all: max_depth 700, min_samples_leaf 1, gini, random_state 42
 CLARA_VARIANTS = {
@@ -281,28 +279,6 @@ def synthetic_matrix(spec: SyntheticSetSpec, executor, chunk: int = 16):
     return synthetic, np.vstack(parts)
 
 
-def real_features(
-    paths: list[Path], executor, batch_size: int, features_dir: Path | None, ctx, save_dir=None
-):
-    """Features of ``paths`` in name order: reused from ``features_dir`` where present, else computed (and
-    saved as a feature store in ``save_dir`` when given)."""
-    from clara_benchmark.extract import FeatureMatrix, iter_feature_batches
-    from clara_benchmark.featurestore import FeatureStoreWriter
-
-    writer = FeatureStoreWriter(save_dir) if save_dir is not None else None
-
-    def saving(batches):
-        for batch in batches:
-            if writer is not None and not batch.reused:
-                writer.write(batch)
-            yield batch
-
-    with ctx.progress(total=len(paths), desc="real features", unit="lc") as bar:
-        # a store that cannot be read raises FeatureStoreError: "<dir>: cannot read feature store (...)"
-        batches = iter_feature_batches(paths, executor, batch_size, features_dir, progress=bar.update)
-        return FeatureMatrix.from_batches(saving(batches), order=[p.name for p in paths])
-
-
 # --------------------------------------------------------------------------------------------- models
 
 
@@ -341,185 +317,183 @@ def _names_digest(names: list[str]) -> str:
     return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
-# ------------------------------------------------------------------------------------------------ run
+# ------------------------------------------------------------------------------------------- library
 
 
-def run(config: TrainConfig, ctx) -> int:
-    from clara_benchmark.executors import get_executor
-    from clara_benchmark.inputs import find_lightcurves
-    from clara_benchmark.modelio import save_model
+@dataclass
+class TrainedModel:
+    """One trained variant: the forest, its metadata (written into its model file) and its summary row."""
 
-    variants = parse_variants(config.variants)
-    out_dir = Path(config.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    executor = get_executor(config)
+    name: str
+    forest: object
+    metadata: dict
+    summary: dict
+    spec: SyntheticSetSpec
+    warnings: list[str]
 
-    files = find_lightcurves(config.input_dirs).files
-    if not files:
-        raise ClaraError(f"no .fits light curves in {', '.join(map(str, config.input_dirs))}")
-    train_files = files[: config.max_real] if config.max_real else files
-    ctx.log.main(
-        f"train: {len(variants)} variant(s) ({', '.join(variants)}) on {len(train_files)} real light curves "
-        f"of {len(files)} found"
-    )
-    t0 = time.perf_counter()
-    save_dir = out_dir / f"features_real_{ctx.timestamp}" if config.save_features else None
-    real = real_features(train_files, executor, config.batch_size, config.features_dir, ctx, save_dir)
-    feature_seconds = time.perf_counter() - t0
-    if real.failures:
-        fpath = out_dir / f"train_failures_{ctx.timestamp}.csv"
-        write_failures_csv(fpath, real.failures)
-        ctx.log.main(f"{len(real.failures)} real light curve(s) could not be used; see {fpath}")
-    if len(real.filenames) < 2:
-        raise ClaraError(f"only {len(real.filenames)} usable real light curve(s): need at least 2 to train")
-    ctx.log.main(
-        f"real features: {len(real.filenames)} light curves ({real.reused} reused from the feature store) "
-        f"in {feature_seconds:.1f} s"
-    )
+    @property
+    def filename(self) -> str:
+        return model_filename(self.name, self.spec)
 
-    real_set = {
-        "dirs": [str(d) for d in config.input_dirs],
-        "n_files_found": len(files),
-        "n_files_selected": len(train_files),
+    def save(self, output_dir: str | os.PathLike) -> Path:
+        """Write the model as ``urf_<name>_<synthetic set>.skops`` (safe to load, with its metadata)."""
+        from clara_benchmark.modelio import save_model
+
+        path = Path(output_dir) / self.filename
+        save_model(self.forest, path, self.metadata)
+        return path
+
+
+@dataclass
+class TrainResult:
+    """Every trained variant by name, the real features they were trained on, and the unusable files."""
+
+    models: dict[str, TrainedModel]
+    real: object  # FeatureMatrix
+    failures: list
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame([m.summary for m in self.models.values()])
+
+
+def _real_set(real, provenance: dict | None) -> dict:
+    return {
+        **(provenance or {}),
         "n_used": len(real.filenames),
         "n_failed": len(real.failures),
         "first_filename": real.filenames[0],
         "last_filename": real.filenames[-1],
         "filenames_sha256": _names_digest(real.filenames),
-        "selection": f"first {config.max_real} by file name" if config.max_real else "all, by file name",
     }
-    summary_rows = []
-    models: dict[str, Path] = {}
-    for name, variant in variants.items():
-        spec = variant.synthetic_spec()
-        t1 = time.perf_counter()
-        synthetic, syn_features = synthetic_matrix(spec, executor)
-        syn_seconds = time.perf_counter() - t1
-        params = variant.forest_params()
-        t2 = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            forest = fit_forest(real.features, syn_features, params, n_jobs=config.max_workers)
-        for w in caught:  # e.g. scikit-learn's "too few trees for OOB estimates": a note, not a failure
-            ctx.log.log(f"{name}: {w.category.__name__}: {w.message}")
-        fit_seconds = time.perf_counter() - t2
-        oob = float(forest.oob_score_) if params["bootstrap"] else None
-        in_sample = 1.0 - forest.predict_proba(real.features)[:, list(forest.classes_).index(1)]
-        path = out_dir / model_filename(name, spec)
-        replaced = path.exists()
-        metadata = plain(
-            {
-                "feature_spec": FEATURE_SPEC_VERSION,
-                "model": "Unsupervised Random Forest: real light curves (class 1) vs synthetic transits (class 0)",
-                "variant": name,
-                "anomaly_score": "1 - P(class 1)",
-                "classes": {"1": "real", "0": "synthetic"},
-                "training_set": {
-                    "real": real_set,
-                    "synthetic": {
-                        **spec.as_dict(),
-                        "tag": spec.tag,
-                        "generator": "clara_benchmark.synthetic.transits (CLARA_SPEC §4: box or Mandel-Agol, "
-                        "period U(1,15) d, duration U(1,10) h, depth U(0.0005,0.02), white noise)",
-                        "n_box": int((synthetic.params["model"] == "box").sum()),
-                    },
-                },
-                "hyperparameters": {**params, "max_features": variant.max_features},
-                "oob_score": oob,
-                "train_seconds": round(fit_seconds, 3),
-                "run_timestamp": ctx.timestamp,
-            }
-        )
-        save_model(forest, path, metadata)
-        models[name] = path
-        row = {
+
+
+def train_variant(name: str, variant: VariantConfig, real, executor=None, n_jobs: int = 1, real_set=None):
+    """Fit one URF: ``real`` (a FeatureMatrix, class 1) against the variant's synthetic transits (class 0)."""
+    from clara_benchmark.executors import LocalExecutor
+
+    spec = variant.synthetic_spec()
+    t1 = time.perf_counter()
+    synthetic, syn_features = synthetic_matrix(spec, executor or LocalExecutor(1))
+    syn_seconds = time.perf_counter() - t1
+    params = variant.forest_params()
+    t2 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        forest = fit_forest(real.features, syn_features, params, n_jobs=n_jobs)
+    fit_seconds = time.perf_counter() - t2
+    oob = float(forest.oob_score_) if params["bootstrap"] else None
+    in_sample = 1.0 - forest.predict_proba(real.features)[:, list(forest.classes_).index(1)]
+    metadata = plain(
+        {
+            "feature_spec": FEATURE_SPEC_VERSION,
+            "model": "Unsupervised Random Forest: real light curves (class 1) vs synthetic transits (class 0)",
             "variant": name,
-            "model_path": str(path),
-            "synthetic_set": spec.tag,
-            "n_real": len(real.filenames),
-            "n_synthetic": spec.n_curves,
-            "n_estimators": variant.n_estimators,
+            "anomaly_score": "1 - P(class 1)",
+            "classes": {"1": "real", "0": "synthetic"},
+            "training_set": {
+                "real": real_set or _real_set(real, None),
+                "synthetic": {
+                    **spec.as_dict(),
+                    "tag": spec.tag,
+                    "generator": "clara_benchmark.synthetic.transits (CLARA_SPEC §4: box or Mandel-Agol, "
+                    "period U(1,15) d, duration U(1,10) h, depth U(0.0005,0.02), white noise)",
+                    "n_box": int((synthetic.params["model"] == "box").sum()),
+                },
+            },
+            "hyperparameters": {**params, "max_features": variant.max_features},
             "oob_score": oob,
-            "real_flagged_in_sample": int((in_sample > 0).sum()),
-            "synthetic_seconds": round(syn_seconds, 3),
-            "fit_seconds": round(fit_seconds, 3),
+            "train_seconds": round(fit_seconds, 3),
         }
-        summary_rows.append(row)
-        ctx.log.main(
-            f"{name}: {'replaced' if replaced else 'wrote'} {path} ({variant.n_estimators} trees, "
-            f"{spec.n_curves} synthetic curves {spec.tag}; synthetic features {syn_seconds:.1f} s, fit "
-            f"{fit_seconds:.1f} s" + (f", OOB accuracy {oob:.4f})" if oob is not None else ")")
-        )
-        ctx.log.log(f"{name}: metadata {json.dumps(metadata)}")
-
-    summary = out_dir / f"train_summary_{ctx.timestamp}.csv"
-    atomic_write_text(summary, pd.DataFrame(summary_rows).to_csv(index=False))
-    ctx.log.main(f"summary: {summary}")
-
-    if config.labels_csv is not None:
-        select(config, ctx, models, files, train_files, real, executor)
-    return 0
-
-
-# ---------------------------------------------------------------------------------------- α selection
+    )
+    summary = {
+        "variant": name,
+        "synthetic_set": spec.tag,
+        "n_real": len(real.filenames),
+        "n_synthetic": spec.n_curves,
+        "n_estimators": variant.n_estimators,
+        "oob_score": oob,
+        "real_flagged_in_sample": int((in_sample > 0).sum()),
+        "synthetic_seconds": round(syn_seconds, 3),
+        "fit_seconds": round(fit_seconds, 3),
+    }
+    notes = [f"{w.category.__name__}: {w.message}" for w in caught]  # e.g. too few trees for OOB estimates
+    return TrainedModel(name, forest, metadata, summary, spec, notes)
 
 
-def select(config: TrainConfig, ctx, models: dict[str, Path], files, train_files, real, executor) -> None:
-    """Rank the freshly trained variants with CLARA's α formula against known planets."""
-    from clara_benchmark.modelio import load_model
-    from clara_benchmark.training.selection import alpha_scores, mark_labelled, planet_labels, variant_metrics
+def train(
+    real,
+    variants: dict | None = None,
+    *,
+    executor=None,
+    batch_size: int = 32,
+    features_path: str | os.PathLike | None = None,
+    n_jobs: int = 1,
+    progress=None,
+    on_model=None,
+    provenance: dict | None = None,
+) -> TrainResult:
+    """Train CLARA-style Unsupervised Random Forests: real light curves against synthetic transits.
+
+    Parameters
+    ----------
+    real : paths, folders, LightCurves, or a FeatureMatrix
+        The real light curves (class 1).
+    variants : dict, optional
+        ``{name: VariantConfig or dict of its keys}``; default CLARA's P3, P5 and P9 (``CLARA_VARIANTS``).
+    executor, batch_size, features_path, progress
+        As for ``clara4000_many`` (features of the real and the synthetic curves).
+    n_jobs : int
+        Threads fitting each forest.
+    on_model : callable, optional
+        ``on_model(trained)`` as each variant is done (the command saves and logs it there).
+    provenance : dict, optional
+        Where the real set came from, recorded in each model's metadata.
+
+    Returns
+    -------
+    TrainResult
+
+    Examples
+    --------
+    >>> import clara_benchmark as clara
+    >>> small = {"tiny": {"length_days": 5.0, "noise_ppm": 200.0, "n_curves": 4, "n_estimators": 3}}
+    >>> result = clara.train(TESS_DIR, small)
+    >>> model = result.models["tiny"]
+    >>> model.summary["n_real"], model.summary["n_synthetic"], len(model.forest.estimators_)
+    (3, 4, 3)
+    """
+    from clara_benchmark.extract import FeatureMatrix, clara4000_many
+
+    parsed = {
+        name: v if isinstance(v, VariantConfig) else build_config(VariantConfig, dict(v), f'variant "{name}"')
+        for name, v in (variants if variants is not None else CLARA_VARIANTS).items()
+    }
+    if not isinstance(real, FeatureMatrix):
+        real = clara4000_many(real, executor, batch_size, features_path, progress)
+    if len(real.filenames) < 2:
+        raise ClaraError(f"only {len(real.filenames)} usable real light curve(s): need at least 2 to train")
+    real_set = _real_set(real, provenance)
+    out = TrainResult({}, real, list(real.failures))
+    for name, variant in parsed.items():
+        trained = train_variant(name, variant, real, executor, n_jobs, real_set)
+        out.models[name] = trained
+        if on_model is not None:
+            on_model(trained)
+    return out
+
+
+def select_variants(models: dict, features, planets: pd.DataFrame, alphas: list[float]) -> pd.DataFrame:
+    """CLARA's α selection: each model's metrics on ``features`` (a FeatureMatrix) against known planets,
+    and its score for every α (columns ``score_alpha_<α>``); ``models`` is ``{name: estimator}``."""
+    from clara_benchmark.training.selection import alpha_scores, mark_labelled, variant_metrics
     from clara_benchmark.urf_scoring import anomaly_score
 
-    alphas = parse_alphas(config.alphas)
-    try:
-        labels = pd.read_csv(config.labels_csv)
-        planets = planet_labels(labels)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise ClaraError(f"{config.labels_csv}: cannot read known planets ({exc})") from None
-    if config.selection_dirs:
-        from clara_benchmark.inputs import find_lightcurves
-
-        sel_files = find_lightcurves(config.selection_dirs).files
-        source = ", ".join(map(str, config.selection_dirs))
-    elif len(train_files) < len(files):
-        sel_files = files[len(train_files) :]
-        source = "the real light curves not used for training"
-    else:
-        sel_files = train_files
-        source = "the training light curves (in-sample: scores of known planets are biased low)"
-    if not sel_files:
-        raise ClaraError("no light curves to rank the variants on")
-    ctx.log.main(
-        f"α selection over {len(sel_files)} light curves ({source}), α = {', '.join(map(str, alphas))}"
-    )
-    if sel_files is train_files:
-        sel = real
-    else:
-        sel = real_features(sel_files, executor, config.batch_size, config.features_dir, ctx)
-    base = pd.DataFrame({"filename": sel.filenames, "tic_id": sel.tic_ids})
-    marked_base = mark_labelled(base.assign(anomaly_score=0.0), planets)
-    if not marked_base["is_planet"].any():
-        raise ClaraError(
-            f"{config.labels_csv}: none of its planets is among the {len(base)} light curves ranked"
-        )
+    base = pd.DataFrame({"filename": features.filenames, "tic_id": features.tic_ids})
+    if not mark_labelled(base.assign(anomaly_score=0.0), planets)["is_planet"].any():
+        raise ClaraError(f"none of the known planets is among the {len(base)} light curves ranked")
     rows = []
-    for name, path in models.items():
-        model, _ = load_model(path)
-        scored = base.assign(anomaly_score=anomaly_score(model, sel.features))
-        metrics = variant_metrics(mark_labelled(scored, planets))
-        rows.append({"variant": name, "model_path": str(path), **metrics})
-    table = alpha_scores(pd.DataFrame(rows), alphas)
-    out = Path(config.output_dir) / f"alpha_selection_{ctx.timestamp}.csv"
-    atomic_write_text(out, table.to_csv(index=False))
-    chosen = {}
-    for alpha in alphas:
-        col = f"score_alpha_{alpha:g}"
-        best = table.loc[table[col].idxmax()]
-        chosen[f"{alpha:g}"] = best["model_path"]
-        ctx.log.main(
-            f"α = {alpha:g}: best {best['variant']} (score {best[col]:.3f}, recall {best['recall']:.3f}, "
-            f"anomaly rate {best['anomaly_rate']:.3f})"
-        )
-    with atomic_open(Path(config.output_dir) / f"selected_models_{ctx.timestamp}.json") as fh:
-        json.dump(chosen, fh, indent=2)
-    ctx.log.main(f"selection: {out}")
+    for name, model in models.items():
+        scored = base.assign(anomaly_score=anomaly_score(model, features.features))
+        rows.append({"variant": name, **variant_metrics(mark_labelled(scored, planets))})
+    return alpha_scores(pd.DataFrame(rows), alphas)
