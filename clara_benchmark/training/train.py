@@ -2,7 +2,9 @@
 
 For each variant: real light curves (class 1) against a CLARA synthetic transit set (class 0), both as
 clara-4000 vectors, fitted by a plain scikit-learn ``RandomForestClassifier`` and saved in clara's safe
-model format (``.skops``) with the feature spec, training sets and hyperparameters as metadata. Real
+model format (``.skops``) with the feature spec, training sets, hyperparameters and role as metadata
+(the role is the score slot the model belongs in: ``p3``/``p5``/``p9`` for variants of those names, as in
+the default ``CLARA_VARIANTS``, else ``custom``, which ``score`` accepts in any slot and logs). Real
 features are computed once (or taken from a feature store) and shared by every variant. Optionally ranks
 the variants with CLARA's α formula against a table of known planets.
 """
@@ -290,7 +292,7 @@ def _names_digest(names: list[str]) -> str:
 def run(config: TrainConfig, ctx) -> int:
     from clara_benchmark.executors import get_executor
     from clara_benchmark.inputs import find_lightcurves
-    from clara_benchmark.modelio import save_model
+    from clara_benchmark.modelio import save_model, variant_role
 
     variants = parse_variants(config.variants)
     out_dir = Path(config.output_dir)
@@ -355,6 +357,8 @@ def run(config: TrainConfig, ctx) -> int:
                 "feature_spec": FEATURE_SPEC_VERSION,
                 "model": "Unsupervised Random Forest: real light curves (class 1) vs synthetic transits (class 0)",
                 "variant": name,
+                # the slot score accepts it in: p3/p5/p9 for variants of those names, else "custom"
+                "role": variant_role(name),
                 "anomaly_score": "1 - P(class 1)",
                 "classes": {"1": "real", "0": "synthetic"},
                 "training_set": {
