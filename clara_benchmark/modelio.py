@@ -151,11 +151,17 @@ def read_model_bytes(path: Path) -> bytes:
         raise ModelFileError(f"{path}: model file does not exist") from None
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot open model file ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ModelFileError(f"{path}: model file is not a regular file")
-        data = fh.read(MAX_MODEL_BYTES + 1)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(MAX_MODEL_BYTES + 1)
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read model file ({exc.strerror})") from None
     if len(data) > MAX_MODEL_BYTES:
         raise ModelFileError(f"{path}: model file is larger than {MAX_MODEL_BYTES >> 20} MiB")
     return data

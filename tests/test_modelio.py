@@ -427,3 +427,21 @@ def test_variant_names_map_to_roles():
 
     assert [variant_role(v) for v in CLARA_VARIANTS] == ["p3", "p5", "p9"]
     assert variant_role("A") == variant_role("p3_wide") == "custom"
+
+
+def test_model_path_that_is_not_a_regular_file_or_too_large(tmp_path, monkeypatch):
+    import os
+
+    from clara_benchmark import modelio
+
+    fifo = tmp_path / "p3.skops"
+    os.mkfifo(fifo)  # opened without blocking, then refused
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        load_model(fifo)
+    (tmp_path / "dir.pkl").mkdir()
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        load_model(tmp_path / "dir.pkl")
+    path = save_model(_forest(2, n_features=5), tmp_path / "m.skops")
+    monkeypatch.setattr(modelio, "MAX_MODEL_BYTES", path.stat().st_size - 1)
+    with pytest.raises(ModelFileError, match="larger than"):
+        load_model(path)
