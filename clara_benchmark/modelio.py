@@ -470,9 +470,13 @@ def load_scoring_model(
 
     Examples
     --------
-    >>> load_scoring_model("urf4_model_variant_n300_d24.5_c2_n225ppm.pkl", "p3")  # doctest: +SKIP
+    >>> forest, meta = load_scoring_model(PUBLISHED_DIR / "urf4_model_variant_n300_d23.75_c2_n50ppm.pkl", "p3")
+    >>> meta["role"], meta["identity"], len(forest.estimators_)
+    ('p3', 'CLARA P3 (urf4_model_variant_n300_d23.75_c2_n50ppm)', 83)
+    >>> load_scoring_model(PUBLISHED_DIR / "urf4_model_variant_n300_d24.5_c2_n225ppm.pkl", "p3")
     Traceback (most recent call last):
-    ModelFileError: urf4_model_variant_n300_d24.5_c2_n225ppm.pkl: this is CLARA P9 (...), given as the P3 ...
+    ...
+    clara_benchmark.exceptions.ModelFileError: ...pkl: this is CLARA P9 (...), given as the P3 model (p3model_path); ...
     """
     if role is not None and role not in SCORING_ROLES:
         raise ValueError(f"role must be one of {SCORING_ROLES} or None, not {role!r}")
