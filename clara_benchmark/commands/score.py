@@ -36,6 +36,9 @@ def run(config: ScoreConfig, ctx) -> int:
         **{n: getattr(config, f"{n}model_path") for n in ROLES if getattr(config, f"use_{n}")},
         trust_pickles=config.trust_pickles,
     )
+    for name in models.names:  # a custom model in a P3/P5/P9 slot: allowed, and said
+        if models.metadata[name].get("note"):
+            ctx.log.main(models.metadata[name]["note"])
     found = find_lightcurves(config.input_dirs)
     if not found.files and not found.failures:
         raise ClaraError(f"no *.fits light curves in {', '.join(str(d) for d in config.input_dirs)}")

@@ -23,7 +23,7 @@ from clara_benchmark.cosine_similarity.match import label_group, unit_rows
 from clara_benchmark.exceptions import ClaraError, ConfigError
 from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES
 from clara_benchmark.lightcurve import LightCurveError, read_lightcurve, tic_from_filename
-from clara_benchmark.modelio import load_model, save_model
+from clara_benchmark.modelio import load_reference_pca, save_model
 from clara_benchmark.utils.io import sha256_file
 
 REFERENCE_KIND = "clara reference PCA"
@@ -147,7 +147,7 @@ def load_reference_set(
 ) -> ReferenceSet:
     """Load a PCA (``.skops``, or a published CLARA pickle under the trust policy) and its reference CSV."""
     model_path, csv_path = Path(model_path), Path(csv_path)
-    pca, meta = load_model(model_path, trust_pickles=trust_pickles, expect=PCA)
+    pca, meta = load_reference_pca(model_path, trust_pickles=trust_pickles)
     n_in = getattr(pca, "n_features_in_", None)
     if n_in != N_FEATURES or not hasattr(pca, "components_"):
         raise ConfigError(

@@ -252,19 +252,10 @@ def heatmap_png(summary: pd.DataFrame, model: str, n_hosts: int) -> bytes:
 
 
 def load_evaluated_models(paths, trust_pickles: bool = False) -> dict:
-    """``{file stem: forest}`` of the model files to evaluate, each checked as a scoring model (any role)."""
-    from sklearn.ensemble import RandomForestClassifier
+    """``{file stem: forest}`` of the model files to evaluate, each checked as a scoring model of any role."""
+    from clara_benchmark.modelio import load_scoring_model
 
-    from clara_benchmark.features import N_FEATURES
-    from clara_benchmark.modelio import load_model
-
-    models = {}
-    for path in paths:
-        model, _ = load_model(path, trust_pickles=trust_pickles, expect=RandomForestClassifier)
-        if getattr(model, "n_features_in_", N_FEATURES) != N_FEATURES:
-            raise ClaraError(f"{path}: model expects {model.n_features_in_} features, not clara-4000")
-        models[Path(path).stem] = model
-    return models
+    return {Path(path).stem: load_scoring_model(path, None, trust_pickles=trust_pickles)[0] for path in paths}
 
 
 # ------------------------------------------------------------------------------------------- library

@@ -2,7 +2,9 @@
 
 For each variant: real light curves (class 1) against a CLARA synthetic transit set (class 0), both as
 clara-4000 vectors, fitted by a plain scikit-learn ``RandomForestClassifier`` and saved in clara's safe
-model format (``.skops``) with the feature spec, training sets and hyperparameters as metadata. Real
+model format (``.skops``) with the feature spec, training sets, hyperparameters and role as metadata
+(the role is the score slot the model belongs in: ``p3``/``p5``/``p9`` for variants of those names, as in
+the default ``CLARA_VARIANTS``, else ``custom``, which ``score`` accepts in any slot and logs). Real
 features are computed once (or taken from a feature store) and shared by every variant. Optionally ranks
 the variants with CLARA's α formula against a table of known planets.
 """
@@ -371,6 +373,7 @@ def _real_set(real, provenance: dict | None) -> dict:
 def train_variant(name: str, variant: VariantConfig, real, executor=None, n_jobs: int = 1, real_set=None):
     """Fit one URF: ``real`` (a FeatureMatrix, class 1) against the variant's synthetic transits (class 0)."""
     from clara_benchmark.executors import LocalExecutor
+    from clara_benchmark.modelio import variant_role
 
     spec = variant.synthetic_spec()
     t1 = time.perf_counter()
@@ -389,6 +392,8 @@ def train_variant(name: str, variant: VariantConfig, real, executor=None, n_jobs
             "feature_spec": FEATURE_SPEC_VERSION,
             "model": "Unsupervised Random Forest: real light curves (class 1) vs synthetic transits (class 0)",
             "variant": name,
+            # the slot score accepts it in: p3/p5/p9 for variants of those names, else "custom"
+            "role": variant_role(name),
             "anomaly_score": "1 - P(class 1)",
             "classes": {"1": "real", "0": "synthetic"},
             "training_set": {
