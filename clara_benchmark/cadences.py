@@ -24,15 +24,17 @@ as it is, on any product.
 
 20-second → 2-minute binning
 ----------------------------
-``bin_cadences(time, ..., cadence_s=20, bin_s=120)``: bins of 120 s whose edges are
-``t0 + k * 120 s``, ``t0`` the first finite TIME minus half a 20-s cadence (TIME is mid-exposure, so the
-edges fall on cadence boundaries and each bin holds six consecutive 20-s cadences). A cadence belongs to
-the bin its TIME falls in (``[edge_k, edge_k+1)``). Per bin: TIME is the bin centre; flux is the mean of
-the finite fluxes of its cadences when at least ``MIN_FINITE_PER_BIN`` (3 of 6) are finite, else NaN;
-flux_err is ``sqrt(sum err^2) / n`` over the same cadences; QUALITY is the bitwise OR of all its
-cadences' flags. Cadences with non-finite TIME are dropped; bins holding no cadence at all (data gaps) give
-no row. The binned flux keeps its stored precision (float32 for SPOC): the mean is taken in float64 and
-rounded once, so the features' float32 path (features.py) sees data like a 2-minute file's.
+``bin_cadences(time, flux, flux_err, quality, cadenceno)``: six consecutive 20-s cadences make one 2-min
+bin, counted by cadence number from the first cadence with a finite TIME: bin ``(CADENCENO - first) // 6``
+(without a CADENCENO column, the cadence number is ``round((TIME - first TIME) / median step)``). Counting
+cadences instead of cutting a fixed 120-s grid keeps the bins six cadences wide over a whole sector: TESS
+times are barycentric, so cadences drift against any fixed grid by seconds per day. Per bin: TIME is the
+mean of its cadences' finite TIMEs; flux is the mean of its finite fluxes when at least
+``MIN_FINITE_PER_BIN`` (3 of 6) are finite, else NaN; flux_err is ``sqrt(sum err^2) / n`` over the same
+cadences; QUALITY is the bitwise OR of all its cadences' flags. Cadences with a non-finite TIME count for
+the numbering but give nothing; a bin with no finite TIME gives no row (data gaps stay gaps). The binned
+flux keeps its stored precision (float32 for SPOC): the mean is taken in float64 and rounded once, so the
+features' float32 path (features.py) sees data like a 2-minute file's.
 """
 
 from __future__ import annotations
@@ -113,10 +115,10 @@ def bin_cadences(
     flux: np.ndarray,
     flux_err: np.ndarray | None,
     quality: np.ndarray,
-    cadence_s: float = 20.0,
-    bin_s: float = 120.0,
+    cadenceno: np.ndarray | None = None,
+    per_bin: int = 6,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-    """Bin cadences of ``cadence_s`` seconds into bins of ``bin_s`` seconds (see the module docstring).
+    """Bin every ``per_bin`` consecutive cadences into one (see the module docstring).
 
     Parameters
     ----------
@@ -124,8 +126,10 @@ def bin_cadences(
         Days (BTJD), increasing over its finite values.
     flux, flux_err, quality : arrays
         One value per cadence; ``flux_err`` may be None.
-    cadence_s, bin_s : float
-        The input cadence and the bin width, in seconds.
+    cadenceno : array, optional
+        The CADENCENO column; without it cadence numbers come from the times and their median step.
+    per_bin : int
+        Cadences per bin (6: 20 s → 120 s).
 
     Returns
     -------
@@ -140,35 +144,33 @@ def bin_cadences(
     """
     time = np.asarray(time, dtype=np.float64)
     flux = np.asarray(flux)
+    out_dtype = flux.dtype if flux.dtype.kind == "f" else np.dtype(np.float64)
     ok_time = np.isfinite(time)
     if not ok_time.any():
-        empty = np.empty(0)
-        return empty, flux[:0], None if flux_err is None else np.asarray(flux_err)[:0], np.empty(0, np.int32)
+        err = None if flux_err is None else np.asarray(flux_err)[:0]
+        return np.empty(0), flux[:0].astype(out_dtype), err, np.empty(0, np.int32)
     t = time[ok_time]
+    if cadenceno is not None:
+        number = np.asarray(cadenceno, dtype=np.int64)[ok_time]
+    else:
+        step = np.median(np.diff(t)) if len(t) > 1 else 1.0
+        number = np.rint((t - t[0]) / step).astype(np.int64)
+    _, inverse = np.unique((number - number[0]) // per_bin, return_inverse=True)
+    n_bins = int(inverse.max()) + 1
     f = flux[ok_time].astype(np.float64)
-    q = np.asarray(quality)[ok_time].astype(np.int64)
-    width = bin_s / 86400.0
-    t0 = t[0] - cadence_s / 2 / 86400.0
-    index = np.floor((t - t0) / width).astype(np.int64)
-    bins, inverse = np.unique(index, return_inverse=True)
     finite = np.isfinite(f)
-    n_finite = np.bincount(inverse, weights=finite, minlength=len(bins))
-    sums = np.bincount(inverse, weights=np.where(finite, f, 0.0), minlength=len(bins))
+    n_finite = np.bincount(inverse, weights=finite, minlength=n_bins)
+    sums = np.bincount(inverse, weights=np.where(finite, f, 0.0), minlength=n_bins)
     enough = n_finite >= MIN_FINITE_PER_BIN
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(enough, sums / n_finite, np.nan)
+        centres = np.bincount(inverse, weights=t, minlength=n_bins) / np.bincount(inverse, minlength=n_bins)
     out_err = None
     if flux_err is not None:
         e = np.asarray(flux_err)[ok_time].astype(np.float64)
-        sq = np.bincount(inverse, weights=np.where(finite & np.isfinite(e), e * e, 0.0), minlength=len(bins))
+        sq = np.bincount(inverse, weights=np.where(finite & np.isfinite(e), e * e, 0.0), minlength=n_bins)
         with np.errstate(invalid="ignore", divide="ignore"):
             out_err = np.where(enough, np.sqrt(sq) / n_finite, np.nan).astype(np.asarray(flux_err).dtype)
-    out_q = np.zeros(len(bins), dtype=np.int64)
-    np.bitwise_or.at(out_q, inverse, q)
-    centres = t0 + (bins + 0.5) * width
-    return (
-        centres,
-        mean.astype(flux.dtype if flux.dtype.kind == "f" else np.float64),
-        out_err,
-        out_q.astype(np.int32),
-    )
+    out_q = np.zeros(n_bins, dtype=np.int64)
+    np.bitwise_or.at(out_q, inverse, np.asarray(quality)[ok_time].astype(np.int64))
+    return centres, mean.astype(out_dtype), out_err, out_q.astype(np.int32)

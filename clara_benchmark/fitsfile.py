@@ -190,7 +190,7 @@ def _inflate_into(src: int, out: int, limit: int) -> int:
     return total
 
 
-def inflate_gzip(fd: int, limit: int = MAX_INFLATED_BYTES) -> int:
+def inflate_gzip(fd: int, limit: int | None = None) -> int:
     """A descriptor of an anonymous file holding the decompressed bytes of the gzip file at ``fd``.
 
     Never holds more than 1 MiB of output in memory and never writes more than ``limit`` bytes:
@@ -198,7 +198,7 @@ def inflate_gzip(fd: int, limit: int = MAX_INFLATED_BYTES) -> int:
     """
     out = _anonymous_file()
     try:
-        _inflate_into(fd, out, limit)
+        _inflate_into(fd, out, MAX_INFLATED_BYTES if limit is None else limit)
     except BaseException:
         os.close(out)
         raise
@@ -207,12 +207,13 @@ def inflate_gzip(fd: int, limit: int = MAX_INFLATED_BYTES) -> int:
 
 @contextlib.contextmanager
 def open_fits_bytes(
-    path: str | os.PathLike, follow_symlinks: bool = True, max_inflated: int = MAX_INFLATED_BYTES
+    path: str | os.PathLike, follow_symlinks: bool = True, max_inflated: int | None = None
 ) -> Iterator[tuple[int, int]]:
     """``(descriptor, size)`` of the FITS bytes of the regular file at ``path``, after ``precheck``.
 
     For a gzip-compressed file the descriptor is an anonymous file holding its decompression (bounded
-    by ``max_inflated``, see the module docstring); otherwise the file itself. Raises ``FitsOpenError``.
+    by ``max_inflated``, default ``MAX_INFLATED_BYTES``: see the module docstring); otherwise the file
+    itself. Raises ``FitsOpenError``.
     """
     fd = open_regular_file(path, follow_symlinks=follow_symlinks)
     opened = [fd]

@@ -13,13 +13,14 @@ Products, detected from the headers and columns (never from the file name), as `
 "spoc-2min"    SPOC 2-minute (ORIGIN NASA/Ames, CREATOR ...LightCurveExporterPipelineModule, TELESCOP
                TESS, PDCSAP_FLUX, TIMEDEL 2 min, a real pixel table PXTABLE). CLARA's training data.
 "spoc-20s"     SPOC 20-second: the same, TIMEDEL 20 s.
-"tess-spoc"    TESS-SPOC FFI light curves (the same exporter, PXTABLE = -10000: no target pixel table,
-               or a cadence longer than 150 s: 30, 10 or 200-s FFI cadences).
+"tess-spoc"    TESS-SPOC FFI light curves (the same exporter, PXTABLE = -10000: no target pixel table;
+               or, without a PXTABLE card, a cadence over 150 s: the 1800, 600 or 200-s FFI cadences).
 "qlp"          MIT Quick-Look Pipeline FFI (ORIGIN MIT/QLP; SAP_FLUX, KSPSAP_FLUX, no PDCSAP_FLUX).
 "lightkurve"   written by lightkurve's ``to_fits`` (CREATOR lightkurve...; FLUX, FLUX_ERR; TARGETID).
 "kepler", "k2" Kepler / K2 light curves (TELESCOP Kepler; K2 when MISSION is K2 or CAMPAIGN is set;
                KEPLERID holds the KIC / EPIC number; SAP_QUALITY; times in BKJD = BJD - 2454833).
-"tess"         another TESS light curve (eleanor, TASOC, CDIPS, ...); "unknown" for anything else.
+"tess"         another TESS light curve (eleanor, TASOC, CDIPS, ..., or a SPOC-format file at another
+               cadence, e.g. a short simulated sector); "unknown" for anything else.
 ============== ===================================================================================
 
 ``LightCurve.id_kind`` says which catalogue ``tic_id`` is from: "tic" (TESS), "kic" (Kepler), "epic" (K2).
@@ -398,9 +399,15 @@ class LightCurve:
         for col in colnames:
             if col not in ("time", "flux", "flux_err") and re.search(r"(flux|flux_err|bkg|bkg_err)$", col):
                 columns[col] = _as_float_array(lc[col], col, where)
+        if "cadenceno" in colnames:
+            columns["cadenceno"] = np.asarray(getattr(lc["cadenceno"], "value", lc["cadenceno"]), np.int64)
         upper = {str(k).upper(): v for k, v in meta.items()}
-        product = detect_product(upper, upper, [c.upper() for c in colnames], _median_step_s(lc.time))
-        tic, id_kind = _target_id(upper, product, where, tic_from_filename(os.path.basename(str(path or ""))))
+        names = [c.upper() for c in colnames] + [flux_column.upper()]  # "flux" is the FLUX_ORIGIN column
+        product = detect_product(upper, upper, names, _median_step_s(lc.time))
+        from_name = tic_from_filename(os.path.basename(str(path or "")))
+        tic, id_kind = None, "tic"  # a light curve made from arrays may have no identifier at all
+        if from_name is not None or any(upper.get(k) is not None for k in ("TICID", "KEPLERID", "TARGETID")):
+            tic, id_kind = _target_id(upper, product, where, from_name)
         header = {
             k: upper.get(k) for k in PRIMARY_KEYS + PRODUCT_KEYS + TABLE_KEYS if upper.get(k) is not None
         }
@@ -424,7 +431,9 @@ class LightCurve:
         """This light curve as a ``lightkurve.LightCurve`` (time as BTJD or BKJD, TDB; flux in e-/s).
 
         Its ``meta`` holds the header values, ``FLUX_ORIGIN`` (the flux column) and ``FILENAME``, and the
-        other columns come along, so ``LightCurve.from_lightkurve`` gives this light curve back.
+        other columns come along, so ``LightCurve.from_lightkurve`` gives this light curve back. Cadences
+        with a NaN TIME are left out (an astropy ``Time`` cannot hold them; lightkurve's reader drops them
+        too, and clara's features skip them).
         """
         try:
             import astropy.units as u
@@ -434,6 +443,9 @@ class LightCurve:
             raise ClaraError(
                 f"to_lightkurve needs the lightkurve package ({exc}): pip install lightkurve"
             ) from None
+        finite = np.isfinite(self.time)
+        if not finite.all():
+            return self.take(finite).to_lightkurve()
         unit = u.electron / u.s
         meta = {k: v for k, v in self.header.items() if v is not None}
         key = {"tic": "TICID", "kic": "KEPLERID", "epic": "KEPLERID"}.get(self.id_kind, "TICID")
@@ -519,11 +531,13 @@ def detect_product(
     if "lightcurve" not in creator or "PDCSAP_FLUX" not in names:
         return "tess"
     cadence = header_cadence_s(table, fallback_cadence_s)
-    if primary.get("PXTABLE") == -10000 or (np.isfinite(cadence) and cadence > 150.0):
+    if primary.get("PXTABLE") == -10000:  # FFI light curves have no target pixel table
         return "tess-spoc"
     if is_twenty_second(cadence):
         return "spoc-20s"
-    return "spoc-2min"
+    if abs(cadence - 120.0) <= 12.0:
+        return "spoc-2min"
+    return "tess-spoc" if cadence > 150.0 and primary.get("PXTABLE") is None else "tess"
 
 
 def _target_id(primary: Mapping, product: str, where, from_name: int | None = None) -> tuple[int, str]:
@@ -616,6 +630,7 @@ def _wanted_columns(names: set[str], flux: str) -> list[str]:
     """The columns to read: TIME, the flux and its error, the quality flags, SAP and PDCSAP flux."""
     err = FLUX_ERR_COLUMNS.get(flux.lower(), f"{flux.lower()}_err").upper()
     wanted = ["TIME", flux, err, "QUALITY", "SAP_QUALITY", "SAP_FLUX", "PDCSAP_FLUX", "PDCSAP_FLUX_ERR"]
+    wanted.append("CADENCENO")  # 4 bytes a row; 20-s binning counts cadences by it
     return [c for c in dict.fromkeys(wanted) if c in names]
 
 
@@ -752,6 +767,8 @@ def _lightcurve_of(path: Path, primary, cards: dict, data, flux: str) -> LightCu
     columns = {k: v for k, v in extra.items() if k not in (flux.lower(), err.lower())}
     if "PDCSAP_FLUX" not in names:
         columns = {k: v for k, v in columns.items() if k.upper() in names}
+    if "CADENCENO" in names:
+        columns["cadenceno"] = column("CADENCENO", np.int64, 0)
     return LightCurve(
         time=time,
         flux=column(flux, np.float64, np.nan),
@@ -787,7 +804,8 @@ def apply_read_options(lc: LightCurve, quality_bitmask="none", bin_20s_to_2min: 
     if mask:
         lc = lc.take(quality_keep(lc.quality, mask))
     if bin_20s_to_2min and is_twenty_second(lc.cadence_s):
-        time, flux, flux_err, quality = bin_cadences(lc.time, lc.flux, lc.flux_err, lc.quality, lc.cadence_s)
+        number = lc.columns.get("cadenceno")
+        time, flux, flux_err, quality = bin_cadences(lc.time, lc.flux, lc.flux_err, lc.quality, number)
         lc = lc.replace(
             time=time,
             flux=flux,

@@ -237,7 +237,7 @@ def read_scores(path: str | os.PathLike):
     return pd.read_csv(
         path,
         dtype={"tic": "int64", "filename": str, "anomaly_score": "float64"},
-        float_precision="round_trip",  # pandas < 3 parses floats to the nearest-but-one otherwise
+        float_precision="round_trip",  # exact on pandas 2 too (its default parser may miss by an ulp)
     )
 
 
