@@ -415,3 +415,26 @@ def test_cli_score_adds_product_columns_only_for_other_products(cli, tmp_path, p
     assert lines[0] == "tic,filename,anomaly_score,product,cadence_s,id_kind"
     assert lines[1].endswith(",tess-spoc,600.0,tic") and lines[2].endswith(",spoc-2min,120.0,tic")
     assert "warning: 1 of 2" in (tmp_path / "logs" / "main.log").read_text()
+
+
+def test_a_run_is_resumed_only_with_the_same_read_options(tmp_path):
+    from clara_benchmark.commands.score import run_identity
+    from clara_benchmark.config import ScoreConfig, build_config
+    from clara_benchmark.resume import WorkDir
+
+    raw = {
+        "input_dirs": [str(TESS_SPOC)],
+        "output_dir": str(tmp_path),
+        "use_p3": True,
+        "p3model_path": str(PUBLISHED / P3),
+    }
+    models = clara.load_models(p3=PUBLISHED / P3)
+    plain = run_identity(build_config(ScoreConfig, raw, "test"), models)
+    assert "read_options" not in plain  # CLARA's reading: the identity of runs started before the option
+    sap = run_identity(build_config(ScoreConfig, {**raw, "flux_column": "sap_flux"}, "test"), models)
+    work = WorkDir.start(tmp_path, "20250101_000000", sap)
+    work.close()
+    for other in (plain, {**sap, "read_options": ReadOptions(quality_bitmask="hard").identity()}):
+        with pytest.raises(clara.ConfigError, match="used different read_options"):
+            WorkDir.resume(work.path, other)
+    WorkDir.resume(work.path, sap).close()
