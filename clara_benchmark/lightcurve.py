@@ -611,26 +611,33 @@ def _check_series(path: Path, time: np.ndarray, time_format: str = "btjd") -> No
 
 
 def _table_cards(fd: int, table) -> dict:
-    """TABLE_PRODUCT_KEYS of HDU 1 from its raw header bytes (numbers as numbers)."""
+    """TABLE_PRODUCT_KEYS of HDU 1 from its raw header bytes, in one pass (numbers as numbers)."""
     off = table.get_offsets()
     raw = os.pread(fd, off["data_start"] - off["header_start"], off["header_start"])
+    wanted = {k.ljust(8).encode("ascii"): k for k in TABLE_PRODUCT_KEYS}
     out = {}
-    for key in TABLE_PRODUCT_KEYS:
-        text = card_value(raw, key)
-        if text is None or text == "":
+    for i in range(0, len(raw), 80):
+        key = wanted.get(raw[i : i + 8])
+        if key is None:
+            if raw[i : i + 8] == b"END     ":
+                break
             continue
-        try:
-            out[key] = float(text) if key != "OBSMODE" else text
-        except ValueError:
-            out[key] = text
+        text = card_value(raw[i : i + 80], key)
+        if text:
+            try:
+                out[key] = float(text) if key != "OBSMODE" else text
+            except ValueError:
+                out[key] = text
     return out
 
 
-def _wanted_columns(names: set[str], flux: str) -> list[str]:
-    """The columns to read: TIME, the flux and its error, the quality flags, SAP and PDCSAP flux."""
+def _wanted_columns(names: set[str], flux: str, cadenceno: bool) -> list[str]:
+    """The columns to read: TIME, the flux and its error, the quality flags, SAP and PDCSAP flux, and
+    CADENCENO when 20-s cadences are to be binned (they are counted by it)."""
     err = FLUX_ERR_COLUMNS.get(flux.lower(), f"{flux.lower()}_err").upper()
     wanted = ["TIME", flux, err, "QUALITY", "SAP_QUALITY", "SAP_FLUX", "PDCSAP_FLUX", "PDCSAP_FLUX_ERR"]
-    wanted.append("CADENCENO")  # 4 bytes a row; 20-s binning counts cadences by it
+    if cadenceno:
+        wanted.append("CADENCENO")
     return [c for c in dict.fromkeys(wanted) if c in names]
 
 
@@ -655,7 +662,7 @@ def _missing_flux(primary, cards: dict, names: set[str], flux: str, fits) -> Non
         raise FitsOpenError(exc.reason + where) from None
 
 
-def _read_raw(path: Path, verify_checksums: bool, table_header: bool, flux: str):
+def _read_raw(path: Path, verify_checksums: bool, table_header: bool, flux: str, binning: bool = False):
     """(primary header, HDU 1 cards, columns) from one open descriptor, with the integrity checks."""
     with open_fits_bytes(path) as (fd, size):
         with fits_of_descriptor(fd, path) as fits:
@@ -673,7 +680,8 @@ def _read_raw(path: Path, verify_checksums: bool, table_header: bool, flux: str)
                 check_structure(raw, offsets, check_nextend=nextend)
                 check_checksums(raw, offsets)
                 del raw
-            data = table.read(columns=_wanted_columns(names, flux))
+            cadenceno = binning and is_twenty_second(header_cadence_s(cards))
+            data = table.read(columns=_wanted_columns(names, flux, cadenceno))
             if table_header:
                 hdr = table.read_header()
                 cards.update({k: _header_value(hdr, k) for k in TABLE_KEYS})
@@ -726,7 +734,7 @@ def read_lightcurve(
     path = Path(path)
     flux = _flux_option(flux_column).upper()
     try:
-        primary, cards, data = _read_raw(path, verify_checksums, table_header, flux)
+        primary, cards, data = _read_raw(path, verify_checksums, table_header, flux, bin_20s_to_2min)
     except FitsOpenError as exc:
         raise LightCurveError(path, exc.reason) from None
     except (OSError, ValueError, RuntimeError, MemoryError) as exc:
