@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import glob
 import hashlib
 import json
 import math
@@ -89,7 +90,8 @@ def key(
     maximum_why: str | None = None,
     nullable: bool = False,
 ):
-    """Declare a config key. ``exists`` is "file" or "dir" when the path must already exist.
+    """Declare a config key. ``exists`` is "file" or "dir" when the path must already exist, "input" for
+    light-curve inputs (a folder, a file or a glob pattern that matches something; ``~`` expanded).
 
     ``maximum`` bounds a number (an int key without one is bounded by ``INT_MAX``); ``maximum_why`` says
     in the error what the limit is, e.g. "clara's limit on concurrent downloads".
@@ -304,6 +306,14 @@ def _check_exists(source: str, name: str, text: str, what: str) -> None:
     not after hours of work).
     """
     path = Path(text)
+    if what == "input":
+        full = os.path.expanduser(text)
+        if not os.path.lexists(full) and not (set("*?[") & set(full) and glob.glob(full, recursive=True)):
+            raise ConfigError(
+                f'{source}: key "{name}": "{text}" does not exist (no such file or folder, and no file '
+                "matches it as a pattern)"
+            )
+        return
     if what == "outdir":
         if path.exists() and not path.is_dir():
             raise ConfigError(f'{source}: key "{name}": "{text}" is a file, not a directory')
@@ -611,6 +621,47 @@ def scheduler_address_key():
     return key('Dask scheduler address (executor "dask"); none = a local cluster', "str", None)
 
 
+# How light curves are read (lightcurve.ReadOptions), the same three keys for score, sim and reference.
+
+QUALITY_MASK_NAMES = ("none", "default", "hard", "hardest")
+_COLUMN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,67}$")
+
+
+def flux_column_key():
+    return key(
+        'Flux column the features use: "pdcsap_flux" (CLARA\'s), "sap_flux", QLP\'s "kspsap_flux", '
+        'lightkurve files\' "flux", ...; files without it are failures',
+        "str",
+        "pdcsap_flux",
+    )
+
+
+def quality_bitmask_key():
+    return key(
+        'Drop cadences by QUALITY flags: "none" (CLARA\'s), lightkurve\'s "default", "hard", "hardest", '
+        'or an integer bit mask as text, e.g. "175"; any mask changes CLARA\'s scores',
+        "str",
+        "none",
+    )
+
+
+def bin_20s_key():
+    return key("Bin 20-second light curves to 2 minutes before the features", "bool", False)
+
+
+def check_read_keys(config) -> str | None:
+    """The read-option keys' values (types are checked by the loader)."""
+    if not _COLUMN_NAME.match(config.flux_column):
+        return f'key "flux_column" must be a column name such as "pdcsap_flux", got "{config.flux_column}"'
+    mask = config.quality_bitmask.strip().lower()
+    if mask not in QUALITY_MASK_NAMES and not (mask.isdigit() and int(mask) < 2**31):
+        return (
+            f'key "quality_bitmask" must be one of {list(QUALITY_MASK_NAMES)} or an integer bit mask '
+            f'(as text, e.g. "175"), got "{config.quality_bitmask}"'
+        )
+    return None
+
+
 @dataclass
 class DownloadBlock:
     """One block of a download config (the seed keys them by sector: {"1": {...}, "5": {...}})."""
@@ -693,7 +744,10 @@ class ScoreConfig:
     """Config of ``score`` (the seed's urf_anomaly_scoring_config.json)."""
 
     input_dirs: list[Path] = key(
-        "Directories of SPOC light-curve FITS files", "list[path]", required=True, exists="dir"
+        "Light curves: folders (searched recursively), files or glob patterns; ~ and .fits.gz accepted",
+        "list[path]",
+        required=True,
+        exists="input",
     )
     output_dir: Path = key(
         "Directory for the score CSVs (created when missing)", "path", required=True, exists="outdir"
@@ -717,11 +771,17 @@ class ScoreConfig:
     save_features: bool = key(
         "Also save the clara-4000 feature matrix for reuse by sim and train", "bool", False
     )
+    flux_column: str = flux_column_key()
+    quality_bitmask: str = quality_bitmask_key()
+    bin_20s_to_2min: bool = bin_20s_key()
     batch_size: int = batch_size_key(64)
     executor: str = executor_key()
     scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
+        problem = check_read_keys(self)
+        if problem:
+            return problem
         if self.calculate_wrss_p3p9 and not (self.use_p3 and self.use_p9):
             return 'key "calculate_wrss_p3p9" needs both "use_p3" and "use_p9" set to true'
         if not (self.use_p3 or self.use_p5 or self.use_p9):
@@ -786,11 +846,17 @@ class SimConfig:
         None,
         exists="dir",
     )
+    flux_column: str = flux_column_key()
+    quality_bitmask: str = quality_bitmask_key()
+    bin_20s_to_2min: bool = bin_20s_key()
     batch_size: int = batch_size_key(64)
     executor: str = executor_key()
     scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
+        problem = check_read_keys(self)
+        if problem:
+            return problem
         if self.gt_wrss_threshold is None and self.input_df_sql is None:
             return 'missing required key "gt_wrss_threshold" (or give "input_df_sql")'
         if self.gt_wrss_threshold is not None and self.input_df_sql is not None:

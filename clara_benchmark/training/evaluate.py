@@ -73,10 +73,10 @@ class EvaluateConfig:
     """Config of ``evaluate``."""
 
     input_dirs: list[Path] = key(
-        "Directories of host light curves (quiet stars, real or simulated)",
+        "Host light curves (quiet stars, real or simulated): folders (searched recursively), files or globs",
         "list[path]",
         required=True,
-        exists="dir",
+        exists="input",
     )
     output_dir: Path = key(
         "Directory for the CSVs and heat maps (created when missing)", "path", required=True, exists="outdir"

@@ -177,10 +177,10 @@ class TrainConfig:
     """Config of ``train``."""
 
     input_dirs: list[Path] = key(
-        "Directories of real SPOC light curves (class 1; downloaded or simulated)",
+        "Real light curves (class 1; downloaded or simulated): folders (searched recursively), files or globs",
         "list[path]",
         required=True,
-        exists="dir",
+        exists="input",
     )
     output_dir: Path = key(
         "Directory for the model files and summaries (created when missing)",
@@ -221,7 +221,7 @@ class TrainConfig:
         "Light curves the selection scores (null: the real ones not used for training, else all of them)",
         "list[path]",
         None,
-        exists="dir",
+        exists="input",
     )
     max_workers: int = max_workers_key("Number of worker processes (features) and forest jobs")
     batch_size: int = batch_size_key(32)
