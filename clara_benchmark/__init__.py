@@ -7,6 +7,7 @@ The pipeline in a notebook::
 
     models = clara.load_models(p3="p3.pkl", p9="p9.pkl")          # CLARA's published models, or clara's .skops
     features = clara.clara4000_many("lightcurves/")                 # folders, files, globs, LightCurves
+    # other flux / masks / 20-s binning: clara4000_many(..., read_options={"flux_column": "sap_flux"})
     scores, failures = clara.score(features, models)                # tic, filename, p3, p9
     table, record = clara.wrss(scores)                              # CLARA's WRSS and its batch min/max
     reference = clara.ReferenceSet.load("pca.pkl", "reference.csv")
@@ -28,6 +29,9 @@ _EXPORTS = {
     # light curves and inputs
     "LightCurve": "clara_benchmark.lightcurve",
     "read_lightcurve": "clara_benchmark.lightcurve",
+    "ReadOptions": "clara_benchmark.lightcurve",
+    "LightCurveInfo": "clara_benchmark.lightcurve",
+    "detect_product": "clara_benchmark.lightcurve",
     "find_lightcurves": "clara_benchmark.inputs",
     "Failure": "clara_benchmark.inputs",
     # features

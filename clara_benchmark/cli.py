@@ -18,18 +18,24 @@ from pathlib import Path
 
 from clara_benchmark import __version__
 from clara_benchmark.config import (
+    MAX_NUMBER_DIGITS,
     ClaraError,
     ConfigError,
     DownloadBlock,
+    JSONRefused,
     config_keys,
+    config_sha256,
+    decode_json,
     describe_default,
     load_download_config,
     load_flat_config,
 )
 from clara_benchmark.utils.context import RunContext
-from clara_benchmark.utils.io import sha256_file
+from clara_benchmark.utils.io import OUTPUT_ERRNOS
 from clara_benchmark.utils.logs import RunLog
 from clara_benchmark.utils.monitor import SystemMonitor
+
+MAX_MONITOR_INTERVAL = 86_400
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ COMMANDS: dict[str, Command] = {
             "train",
             "Train clara's own URF models (real vs CLARA synthetic transits) and rank them by CLARA's α",
             "clara_benchmark.training.train:TrainConfig",
-            "clara_benchmark.training.train:run",
+            "clara_benchmark.commands.train:run",
             "train.log",
             "configs/train_config.json",
         ),
@@ -99,7 +105,7 @@ COMMANDS: dict[str, Command] = {
             "evaluate",
             "Injection-recovery: recall of models over a depth x period x duration grid of injected transits",
             "clara_benchmark.training.evaluate:EvaluateConfig",
-            "clara_benchmark.training.evaluate:run",
+            "clara_benchmark.commands.evaluate:run",
             "evaluate.log",
             "configs/evaluate_config.json",
         ),
@@ -135,9 +141,11 @@ def _parse_bool(text: str) -> bool:
 
 def _parse_json(text: str):
     try:
-        return json.loads(text)
+        return decode_json(text)  # the config file's rules: no duplicated key, bounded depth and numbers
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"not valid JSON: {exc.msg}") from None
+    except JSONRefused as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _nullable(parse, nullable: bool):
@@ -154,6 +162,8 @@ def _nullable(parse, nullable: bool):
 
 def _number(kind):
     def parse(text: str):
+        if kind is int and len(text.strip().lstrip("+-")) > MAX_NUMBER_DIGITS:
+            raise argparse.ArgumentTypeError(f"expected an integer of at most {MAX_NUMBER_DIGITS} digits")
         try:
             value = kind(text)
         except ValueError:
@@ -280,7 +290,11 @@ def _command_log(cmd: Command, config, log_dir: Path) -> Path:
 
 def _header(cmd: Command, config_path: Path | None, meta_message: str | None, argv: list[str]) -> str:
     if config_path is not None:
-        cfg = f"config {config_path} sha256 {sha256_file(config_path)}"
+        try:
+            digest = config_sha256(config_path)
+        except ConfigError:  # gone or replaced since it was loaded
+            digest = "unreadable"
+        cfg = f"config {config_path} sha256 {digest}"
     else:
         cfg = "config none (command-line keys only)"
     return (
@@ -296,6 +310,14 @@ def run_command(cmd: Command, config, ctx: RunContext) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before the run's log exists (loading the config, importing the command)
+        print("clara: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     for stream in (sys.stdout, sys.stderr):  # a cp1252 console must not turn "→" in a help text into a crash
         reconfigure = getattr(stream, "reconfigure", None)
@@ -324,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
     if not (math.isfinite(args.monitor_interval) and args.monitor_interval > 0):
         print(
             f"clara {cmd.name}: error: --monitor_interval must be a positive number of seconds",
+            file=sys.stderr,
+        )
+        return 2
+    if args.monitor_interval > MAX_MONITOR_INTERVAL:  # a thread cannot wait longer than time_t allows
+        print(
+            f"clara {cmd.name}: error: --monitor_interval must be at most {MAX_MONITOR_INTERVAL} seconds "
+            "(a day)",
             file=sys.stderr,
         )
         return 2
@@ -382,15 +411,31 @@ def execute(
     except KeyboardInterrupt:
         log.error("interrupted (Ctrl-C); finished outputs are kept, rerun to continue")
         code = 130
+    except OSError as exc:
+        code = _os_error(cmd, exc, log)
     except Exception as exc:  # a bug: one line on the console, the traceback in the command log
         log.exception(f"{cmd.name} failed: {type(exc).__name__}: {exc}")
         code = 1
     finally:
         if monitor:
             monitor.stop()
+        if log.write_failures and code == 0:
+            code = 1  # the outputs are written, but the run's record is not
         log.main(f"{cmd.name} finished in {time.perf_counter() - started:.1f} s with exit code {code}")
         log.close()
     return code
+
+
+def _os_error(cmd: Command, exc: OSError, log: RunLog) -> int:
+    """A write that failed outside the atomic writers (a worker's, a library's): disk full, read-only, no
+    permission is one line naming the file; any other OSError is a bug, logged with its traceback."""
+    if exc.errno in OUTPUT_ERRNOS:
+        where = f"{exc.filename}: " if exc.filename else ""
+        log.error(f"{cmd.name}: {where}{exc.strerror or exc}")
+        log.traceback()
+        return 1
+    log.exception(f"{cmd.name} failed: {type(exc).__name__}: {exc}")
+    return 1
 
 
 if __name__ == "__main__":

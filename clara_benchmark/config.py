@@ -6,25 +6,75 @@ message that names the file, the key and what is wrong; the CLI prints it as one
 
 Commands outside the seed (train, reference, ...) declare their config dataclass in their own module with
 the same ``key()`` helper and the same loader.
+
+Limits. A config comes from a user, often edited by hand or written by a script, so the loader bounds what it
+accepts (each limit is a constant below and is named in its error):
+
+* the file: a regular file (a FIFO, a device such as ``/dev/zero`` or a directory is refused without
+  reading it, and it is opened non-blocking), at most ``MAX_CONFIG_BYTES`` (1 MiB; configs are ~1 KB),
+  nested at most ``MAX_JSON_DEPTH`` levels, no key twice in one object (JSON would keep the last silently);
+* numbers: a number of more than ``MAX_NUMBER_DIGITS`` digits (or a float beyond float64) is no value any
+  key can mean and is refused naming its key; an int key without a maximum of its own is at most
+  ``INT_MAX`` (int64, what numpy and the OS take);
+* counts that fork or allocate: ``max_workers`` <= ``MAX_WORKERS`` (4 per usable CPU, at least 16: worker
+  processes are CPU-bound, each holds its own copy of the models, and more than a few per core only costs
+  memory; 16 keeps small machines usable for I/O-heavy runs), ``num_threads`` <= ``MAX_DOWNLOAD_THREADS``
+  (128 concurrent HTTPS connections; MAST throttles one client long before that), ``batch_size`` <=
+  ``MAX_BATCH_SIZE`` (10,000 light curves per task: a task's 4000-feature block is then 320 MB);
+* seeds: 0 .. ``SEED_MAX`` (2**32 - 1), what numpy's legacy generators and scikit-learn's random_state take;
+* strings: no NUL character; a path has no component longer than ``NAME_MAX_BYTES`` (255 bytes, the file
+  name limit of ext4, XFS, btrfs, APFS and NTFS) and is at most ``PATH_MAX_BYTES`` long.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import glob
+import hashlib
 import json
 import math
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clara_benchmark.exceptions import ClaraError, ConfigError  # noqa: F401 (re-exported)
+from clara_benchmark.products import LABEL_GROUPS
 
 # ---------------------------------------------------------------------------------------------------------
 # machinery
 
 
 KINDS = ("str", "int", "float", "bool", "path", "list[path]", "list[str]", "str|list[str]", "dict")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a container's share), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+#: limits of the loader (see the module docstring for why each is what it is)
+MAX_CONFIG_BYTES = 1 << 20
+MAX_JSON_DEPTH = 32
+MAX_NUMBER_DIGITS = 300
+INT_MAX = 2**63 - 1
+SEED_MAX = 2**32 - 1
+MAX_WORKERS = max(16, 4 * usable_cpus())
+MAX_DOWNLOAD_THREADS = 128
+MAX_BATCH_SIZE = 10_000
+NAME_MAX_BYTES = 255
+PATH_MAX_BYTES = 4095
+
+MAX_WORKERS_WHY = (
+    f"clara's limit: 4 worker processes per CPU, at least 16; this machine has {usable_cpus()} CPU(s)"
+)
+SEED_WHY = "seeds are 32-bit, as numpy and scikit-learn take them"
 
 
 def key(
@@ -36,9 +86,16 @@ def key(
     exists: str | None = None,
     choices: tuple | None = None,
     minimum: float | None = None,
+    maximum: float | None = None,
+    maximum_why: str | None = None,
     nullable: bool = False,
 ):
-    """Declare a config key. ``exists`` is "file" or "dir" when the path must already exist."""
+    """Declare a config key. ``exists`` is "file" or "dir" when the path must already exist, "input" for
+    light-curve inputs (a folder, a file or a glob pattern that matches something; ``~`` expanded).
+
+    ``maximum`` bounds a number (an int key without one is bounded by ``INT_MAX``); ``maximum_why`` says
+    in the error what the limit is, e.g. "clara's limit on concurrent downloads".
+    """
     assert kind in KINDS, kind
     meta = dict(
         help=help,
@@ -47,6 +104,8 @@ def key(
         exists=exists,
         choices=choices,
         minimum=minimum,
+        maximum=maximum,
+        maximum_why=maximum_why,
         nullable=nullable or (default is None),
     )
     if required:
@@ -62,6 +121,74 @@ def describe_default(f: dataclasses.Field) -> str:
     if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
         return json.dumps(f.default_factory())  # type: ignore[misc]
     return json.dumps(f.default)
+
+
+class LongNumber:
+    """A JSON number no key can mean (more than ``MAX_NUMBER_DIGITS`` digits, or beyond float64's range).
+
+    The JSON reader keeps it as text instead of converting it (Python refuses ints of over 4,300 digits,
+    and a 401-digit int overflows a float), so that the key it was given for is named in the error.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        if len(self.text) <= 40:
+            return self.text
+        return f"a {sum(c.isdigit() for c in self.text)}-digit number"
+
+    __str__ = __repr__
+
+
+def _show(value: Any) -> str:
+    """A value as JSON for an error message, shortened to stay one readable line."""
+    if isinstance(value, LongNumber):
+        return str(value)
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    if len(text) <= 100:
+        return text
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"a {len(str(abs(value)))}-digit number"
+    return text[:80] + f"... ({len(text)} characters)"
+
+
+def _path_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a path on any common file system (the message's tail), or None."""
+    try:
+        encoded = os.fsencode(text)
+    except UnicodeError:
+        return f": {_show(text)} cannot be encoded as a file name"
+    if len(encoded) > PATH_MAX_BYTES:
+        return f": path of {len(encoded)} bytes is too long (at most {PATH_MAX_BYTES})"
+    for part in re.split(rb"[/\\]" if os.name == "nt" else rb"/", encoded):
+        if len(part) > NAME_MAX_BYTES:
+            shown = os.fsdecode(part[:40])
+            return (
+                f': path component "{shown}..." is {len(part)} bytes long; file names are at most '
+                f"{NAME_MAX_BYTES} bytes"
+            )
+    return None
+
+
+def _text_problem(kind: str, value: Any) -> str | None:
+    """NUL characters in any string value, and impossible paths in path values (the message's tail)."""
+    texts = value if isinstance(value, list) else [value]
+    for text in texts:
+        if not isinstance(text, str):
+            continue
+        if "\x00" in text:
+            return " must not contain a NUL character"
+        if kind in ("path", "list[path]"):
+            problem = _path_problem(text)
+            if problem:
+                return problem
+    return None
 
 
 def _type_ok(kind: str, value: Any) -> bool:
@@ -140,14 +267,25 @@ def build_config(cls, raw: dict, source: str, cli_keys=()):
             continue
         if not _type_ok(meta["kind"], value):
             raise ConfigError(
-                f'{where}: key "{name}" must be {_KIND_WORDS[meta["kind"]]}, got {json.dumps(value)}'
+                f'{where}: key "{name}" must be {_KIND_WORDS[meta["kind"]]}, got {_show(value)}'
             )
+        problem = _text_problem(meta["kind"], value)
+        if problem:
+            raise ConfigError(f'{where}: key "{name}"{problem}')
         if meta["choices"] is not None and value not in meta["choices"]:
             raise ConfigError(
-                f'{where}: key "{name}" must be one of {list(meta["choices"])}, got {json.dumps(value)}'
+                f'{where}: key "{name}" must be one of {list(meta["choices"])}, got {_show(value)}'
             )
         if meta["minimum"] is not None and value < meta["minimum"]:
-            raise ConfigError(f'{where}: key "{name}" must be >= {meta["minimum"]}, got {json.dumps(value)}')
+            raise ConfigError(f'{where}: key "{name}" must be >= {meta["minimum"]}, got {_show(value)}')
+        maximum = meta.get("maximum")
+        if maximum is None and meta["kind"] == "int":
+            maximum, why = INT_MAX, "the largest 64-bit integer"
+        else:
+            why = meta.get("maximum_why")
+        if maximum is not None and value > maximum:
+            because = f" ({why})" if why else ""
+            raise ConfigError(f'{where}: key "{name}" must be <= {maximum}{because}, got {_show(value)}')
         if meta["exists"]:
             for p in value if isinstance(value, list) else [value]:
                 _check_exists(where, name, p, meta["exists"])
@@ -168,6 +306,14 @@ def _check_exists(source: str, name: str, text: str, what: str) -> None:
     not after hours of work).
     """
     path = Path(text)
+    if what == "input":
+        full = os.path.expanduser(text)
+        if not os.path.lexists(full) and not (set("*?[") & set(full) and glob.glob(full, recursive=True)):
+            raise ConfigError(
+                f'{source}: key "{name}": "{text}" does not exist (no such file or folder, and no file '
+                "matches it as a pattern)"
+            )
+        return
     if what == "outdir":
         if path.exists() and not path.is_dir():
             raise ConfigError(f'{source}: key "{name}": "{text}" is a file, not a directory')
@@ -181,25 +327,248 @@ def _check_exists(source: str, name: str, text: str, what: str) -> None:
         raise ConfigError(f'{source}: key "{name}": "{text}" is not a file')
 
 
-def read_json(path: Path) -> Any:
-    """Read a JSON config; errors name the file and, for bad JSON, the line and column."""
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_config_bytes(path: Path) -> bytes:
+    """The bytes of a config file: a regular file of at most ``MAX_CONFIG_BYTES``, else ``ConfigError``.
+
+    The file is opened non-blocking and checked on the open descriptor before anything is read, so a FIFO
+    (which would block until a writer comes) or a device such as ``/dev/zero`` (endless) is refused at once.
+    """
     path = Path(path)
+    flags = os.O_RDONLY
+    for name in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC", "O_BINARY"):
+        flags |= getattr(os, name, 0)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # Windows editors may add a byte-order mark
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file does not exist") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: config path is a directory, not a JSON file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        raise ConfigError(
+            f"{path}: cannot read config file: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"{path}: config path is a directory, not a JSON file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path}: config path is {_file_kind(info.st_mode)}, not a regular file")
+        too_big = ConfigError(
+            f"{path}: config file is larger than {MAX_CONFIG_BYTES} bytes (1 MiB), clara's limit for a config"
+        )
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise too_big
+        try:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+        if len(data) > MAX_CONFIG_BYTES:  # it grew since fstat
+            raise too_big
+    return data
+
+
+def config_sha256(path: Path) -> str:
+    """sha256 of a config file, read with the same checks as the loader."""
+    return hashlib.sha256(read_config_bytes(path)).hexdigest()
+
+
+class JSONRefused(Exception):
+    """Valid JSON that clara refuses as a config (a duplicated key, too deep); the message says why."""
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _parse_int(text: str) -> Any:
+    if len(text) - text.startswith("-") > MAX_NUMBER_DIGITS:
+        return LongNumber(text)  # int() of over 4,300 digits raises, and is quadratic below that
+    return int(text)
+
+
+def _parse_float(text: str) -> Any:
+    value = float(text)
+    return value if math.isfinite(value) else LongNumber(text)  # 1e999 → named in the error, not "Infinity"
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
+def _duplicate_at(text: str) -> tuple[str, int, int] | None:
+    """(key, offset of its first, offset of its second occurrence) of the first key given twice in one
+    object, in document order: a slow second pass run only once the fast parse has found a duplicate."""
+    from json import decoder, scanner
+
+    ws = decoder.WHITESPACE.match
+
+    class Found(Exception):
+        pass
+
+    def parse_object(s_and_end, strict, scan_once, *_):
+        s, pos = s_and_end
+        seen: dict[str, int] = {}
+        pos = ws(s, pos).end()
+        if s[pos : pos + 1] == "}":
+            return {}, pos + 1
+        while True:
+            name, after = decoder.scanstring(s, pos + 1, strict)
+            if name in seen:
+                raise Found(name, seen[name], pos)
+            seen[name] = pos
+            pos = ws(s, ws(s, after).end() + 1).end()  # past ":"
+            _, pos = scan_once(s, pos)
+            pos = ws(s, pos).end()
+            if s[pos] == "}":
+                return {}, pos + 1
+            pos = ws(s, pos + 1).end()  # past ","
+
+    walker = json.JSONDecoder()
+    walker.parse_object = parse_object
+    walker.scan_once = scanner.py_make_scanner(walker)
     try:
-        return json.loads(text)
+        walker.decode(text)
+    except Found as found:
+        return found.args
+    except (RecursionError, ValueError, IndexError):
+        return None
+    return None
+
+
+_TOKEN = re.compile(r'("(?:[^"\\]|\\.)*")(\s*:)?|[\[\]{}]')
+
+
+def _too_deep(text: str) -> str:
+    """Where ``text`` first nests deeper than ``MAX_JSON_DEPTH`` (found by bracket counting)."""
+    depth, top_key = 0, None
+    for m in _TOKEN.finditer(text):
+        if m.group(1) is not None:
+            if m.group(2) and depth == 1:
+                try:
+                    top_key = json.loads(m.group(1))
+                except ValueError:
+                    top_key = m.group(1).strip('"')
+            continue
+        depth += 1 if m.group(0) in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            line, col = _line_col(text, m.start())
+            what = f'key "{top_key}"' if top_key is not None else "JSON"
+            return (
+                f"{what} is nested more than {MAX_JSON_DEPTH} levels deep (line {line}, column {col}); "
+                "a config is a few levels deep"
+            )
+    return f"JSON is nested more than {MAX_JSON_DEPTH} levels deep; a config is a few levels deep"
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
+def decode_json(text: str) -> Any:
+    """Parse config JSON: ``json.JSONDecodeError`` for bad syntax, ``JSONRefused`` for JSON clara refuses.
+
+    Refused: a key given twice in one object (plain ``json.loads`` keeps the last one silently), nesting
+    deeper than ``MAX_JSON_DEPTH``. Numbers of more than ``MAX_NUMBER_DIGITS`` digits, or beyond a float's
+    range, become ``LongNumber`` for the key's check to refuse by name.
+
+    >>> decode_json('{"a": 1, "b": [2.5]}')
+    {'a': 1, 'b': [2.5]}
+    """
+    try:
+        value = json.loads(
+            text, object_pairs_hook=_refuse_duplicates, parse_int=_parse_int, parse_float=_parse_float
+        )
+    except _DuplicateKey as dup:
+        where = _duplicate_at(text)
+        if where is None:
+            raise JSONRefused(
+                f'key "{dup.key}" is given twice in one object; JSON would silently keep the last: remove one'
+            ) from None
+        name, first, second = where
+        raise JSONRefused(
+            f'key "{name}" is given twice in one object (lines {_line_col(text, first)[0]} and '
+            f"{_line_col(text, second)[0]}); JSON would silently keep the last: remove one"
+        ) from None
+    except RecursionError:
+        raise JSONRefused(_too_deep(text)) from None
+    if isinstance(value, (dict, list)) and _deeper_than(value, MAX_JSON_DEPTH):
+        raise JSONRefused(_too_deep(text))
+    return value
+
+
+def loads_json(text: str, source: str) -> Any:
+    """``decode_json`` with errors as ``ConfigError`` naming ``source`` (and the line for bad JSON)."""
+    try:
+        return decode_json(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            f"{source}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except JSONRefused as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON config; errors name the file and, for bad JSON, the line and column."""
+    path = Path(path)
+    data = read_config_bytes(path)
+    try:
+        text = data.decode("utf-8-sig")  # Windows editors may add a byte-order mark
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
+    return loads_json(text, str(path))
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory (the ceiling for a run's memory estimate); 64 GiB when unknown."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+    except Exception:  # pragma: no cover - psutil is a dependency; an exotic platform may still fail
+        return 64 << 30
+
+
+def memory_problem(estimate: float, what: str, hint: str) -> str | None:
+    """A config-check message when ``estimate`` bytes exceed this machine's memory, else None."""
+    total = memory_bytes()
+    if estimate <= total:
+        return None
+    return (
+        f"{what} would need at least {estimate / 1e9:,.0f} GB of memory, more than this machine's "
+        f"{total / 1e9:,.0f} GB; {hint}"
+    )
 
 
 def check_model_path(enabled: bool, path: Path | None, name: str, flag: str) -> str | None:
@@ -225,11 +594,23 @@ EXECUTOR_KEYS_HELP = 'Where work runs: "local" (processes on this machine) or "d
 
 
 def max_workers_key(help: str = "Number of worker processes", default: int = 4):
-    return key(help, "int", default, minimum=1)
+    return key(help, "int", default, minimum=1, maximum=MAX_WORKERS, maximum_why=MAX_WORKERS_WHY)
 
 
 def batch_size_key(default: int, help: str = "Light curves per task sent to a worker"):
-    return key(help, "int", default, minimum=1)
+    return key(
+        help,
+        "int",
+        default,
+        minimum=1,
+        maximum=MAX_BATCH_SIZE,
+        maximum_why="clara's limit on light curves per task",
+    )
+
+
+def seed_key(help: str, default: int = 42):
+    """A seed: 0 .. ``SEED_MAX``, checked when the config is read rather than after hours of features."""
+    return key(help, "int", default, minimum=0, maximum=SEED_MAX, maximum_why=SEED_WHY)
 
 
 def executor_key():
@@ -238,6 +619,47 @@ def executor_key():
 
 def scheduler_address_key():
     return key('Dask scheduler address (executor "dask"); none = a local cluster', "str", None)
+
+
+# How light curves are read (lightcurve.ReadOptions), the same three keys for score, sim and reference.
+
+QUALITY_MASK_NAMES = ("none", "default", "hard", "hardest")
+_COLUMN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,67}$")
+
+
+def flux_column_key():
+    return key(
+        'Flux column the features use: "pdcsap_flux" (CLARA\'s), "sap_flux", QLP\'s "kspsap_flux", '
+        'lightkurve files\' "flux", ...; files without it are failures',
+        "str",
+        "pdcsap_flux",
+    )
+
+
+def quality_bitmask_key():
+    return key(
+        'Drop cadences by QUALITY flags: "none" (CLARA\'s), lightkurve\'s "default", "hard", "hardest", '
+        'or an integer bit mask as text, e.g. "175"; any mask changes CLARA\'s scores',
+        "str",
+        "none",
+    )
+
+
+def bin_20s_key():
+    return key("Bin 20-second light curves to 2 minutes before the features", "bool", False)
+
+
+def check_read_keys(config) -> str | None:
+    """The read-option keys' values (types are checked by the loader)."""
+    if not _COLUMN_NAME.match(config.flux_column):
+        return f'key "flux_column" must be a column name such as "pdcsap_flux", got "{config.flux_column}"'
+    mask = config.quality_bitmask.strip().lower()
+    if mask not in QUALITY_MASK_NAMES and not (mask.isdigit() and int(mask) < 2**31):
+        return (
+            f'key "quality_bitmask" must be one of {list(QUALITY_MASK_NAMES)} or an integer bit mask '
+            f'(as text, e.g. "175"), got "{config.quality_bitmask}"'
+        )
+    return None
 
 
 @dataclass
@@ -262,7 +684,14 @@ class DownloadBlock:
         "Maximum number of files to download from start_index", "int", required=True, minimum=0
     )
     log_file: Path = key("Download log file", "path", "./logs/download_tess_lc.log")
-    num_threads: int = key("Number of concurrent download threads", "int", 4, minimum=1)
+    num_threads: int = key(
+        "Number of concurrent download threads",
+        "int",
+        4,
+        minimum=1,
+        maximum=MAX_DOWNLOAD_THREADS,
+        maximum_why="clara's limit on concurrent downloads",
+    )
     base_url: str = key(
         "Where MAST publishes the per-sector download scripts",
         "str",
@@ -330,22 +759,17 @@ class ScoreConfig:
         keys; ``help``/``default`` replace the block's where given."""
         f = config_keys(DownloadBlock)[name]
         m = f.metadata
+        checks = {k: v for k, v in m.items() if k not in ("help", "kind", "required")}
         return key(
-            help or m["help"],
-            m["kind"],
-            f.default if default is dataclasses.MISSING else default,
-            exists=m["exists"],
-            choices=m["choices"],
-            minimum=m["minimum"],
-            nullable=m["nullable"],
+            help or m["help"], m["kind"], f.default if default is dataclasses.MISSING else default, **checks
         )
 
     input_dirs: list[Path] | None = key(
-        "Directories of SPOC light-curve FITS files (or give a download script: tesscurl_script or "
-        "sector_number)",
+        "Light curves: folders (searched recursively), files or glob patterns; ~ and .fits.gz accepted "
+        "(or give a download script instead: tesscurl_script or sector_number)",
         "list[path]",
         None,
-        exists="dir",
+        exists="input",
     )
     output_dir: Path = key(
         "Directory for the score CSVs (created when missing)", "path", required=True, exists="outdir"
@@ -369,6 +793,9 @@ class ScoreConfig:
     save_features: bool = key(
         "Also save the clara-4000 feature matrix for reuse by sim and train", "bool", False
     )
+    flux_column: str = flux_column_key()
+    quality_bitmask: str = quality_bitmask_key()
+    bin_20s_to_2min: bool = bin_20s_key()
     batch_size: int = batch_size_key(64)
     executor: str = executor_key()
     scheduler_address: str | None = scheduler_address_key()
@@ -467,6 +894,9 @@ class ScoreConfig:
         )
 
     def check(self) -> str | None:
+        problem = check_read_keys(self)
+        if problem:
+            return problem
         if self.calculate_wrss_p3p9 and not (self.use_p3 and self.use_p9):
             return 'key "calculate_wrss_p3p9" needs both "use_p3" and "use_p9" set to true'
         if not (self.use_p3 or self.use_p5 or self.use_p9):
@@ -498,9 +928,6 @@ class ScoreConfig:
         if self.input_dirs:
             return self.input_dirs[0]
         return Path(self.out_dir_tess if self.out_dir_tess is not None else self.output_dir)
-
-
-LABEL_GROUPS = ("planet_like", "binary_star", "stellar", "outlier", "unclassified")
 
 
 @dataclass
@@ -551,16 +978,27 @@ class SimConfig:
         None,
         exists="dir",
     )
+    flux_column: str = flux_column_key()
+    quality_bitmask: str = quality_bitmask_key()
+    bin_20s_to_2min: bool = bin_20s_key()
     batch_size: int = batch_size_key(64)
     executor: str = executor_key()
     scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
+        problem = check_read_keys(self)
+        if problem:
+            return problem
         if self.gt_wrss_threshold is None and self.input_df_sql is None:
             return 'missing required key "gt_wrss_threshold" (or give "input_df_sql")'
         if self.gt_wrss_threshold is not None and self.input_df_sql is not None:
             return 'give either "gt_wrss_threshold" or "input_df_sql", not both'
         groups = self.save_label_groups
+        if isinstance(groups, list) and not groups:
+            return (
+                'key "save_label_groups" is an empty list: nothing would be written; give label groups '
+                f'from {list(LABEL_GROUPS)} or "all"'
+            )
         if isinstance(groups, str):
             if groups != "all":
                 return f'key "save_label_groups" must be a list of label groups or "all", got "{groups}"'

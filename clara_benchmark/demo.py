@@ -22,7 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clara_benchmark.config import ClaraError, ConfigError, key
+from clara_benchmark.config import (
+    MAX_DOWNLOAD_THREADS,
+    MAX_WORKERS,
+    MAX_WORKERS_WHY,
+    ClaraError,
+    ConfigError,
+    key,
+    seed_key,
+)
 from clara_benchmark.utils.io import atomic_write_text
 
 #: SIMBAD-like object types for the simulated classes, so that sim's label groups apply to them
@@ -46,32 +54,76 @@ class DemoConfig:
         "./clara-demo",
         exists="outdir",
     )
-    n_stars: int = key("Stars in the simulated sector", "int", 1000, minimum=20)
-    sector: int = key("Sector number of the simulated sector", "int", 1, minimum=1)
-    seed: int = key("Seed of the simulated sector", "int", 42)
+    n_stars: int = key(
+        "Stars in the simulated sector",
+        "int",
+        1000,
+        minimum=20,
+        maximum=200_000,
+        maximum_why="10 times the ~20,000 two-minute targets of a real sector",
+    )
+    sector: int = key("Sector number of the simulated sector", "int", 1, minimum=1, maximum=10_000)
+    seed: int = seed_key("Seed of the simulated sector")
     planet_fraction: float = key(
         "Fraction of stars with a transiting planet (a real sector has ~0.5%)", "float", 0.03, minimum=0.0
     )
     binary_fraction: float = key("Fraction of eclipsing binaries", "float", 0.02, minimum=0.0)
     n_cadences: int | None = key(
-        "Cadences per light curve (null: a full sector, ~19k)", "int", None, minimum=500
+        "Cadences per light curve (null: a full sector, ~19k)",
+        "int",
+        None,
+        minimum=500,
+        maximum=1_000_000,
+        maximum_why="a sector at 20-s cadence has ~120,000",
     )
-    synthetic_curves: int = key("Synthetic transit curves per model (CLARA: 300)", "int", 300, minimum=10)
+    synthetic_curves: int = key(
+        "Synthetic transit curves per model (CLARA: 300)",
+        "int",
+        300,
+        minimum=10,
+        maximum=100_000,
+        maximum_why="clara's limit for the demo's synthetic sets",
+    )
     reference_fraction: float = key(
         "Share of each labelled class that forms the reference set", "float", 0.5, minimum=0.05
     )
     top_n: int = key(
         "Top WRSS candidates checked against the truth and shown in the report", "int", 50, minimum=1
     )
-    max_workers: int = key("Worker processes for every stage", "int", 2, minimum=1)
-    num_threads: int = key("Download threads", "int", 8, minimum=1)
+    max_workers: int = key(
+        "Worker processes for every stage",
+        "int",
+        2,
+        minimum=1,
+        maximum=MAX_WORKERS,
+        maximum_why=MAX_WORKERS_WHY,
+    )
+    num_threads: int = key(
+        "Download threads",
+        "int",
+        8,
+        minimum=1,
+        maximum=MAX_DOWNLOAD_THREADS,
+        maximum_why="clara's limit on concurrent downloads",
+    )
 
     def check(self) -> str | None:
         if self.planet_fraction + self.binary_fraction > 0.5:
             return 'keys "planet_fraction" + "binary_fraction" must leave room for other stars (<= 0.5)'
         if self.reference_fraction >= 1:
             return 'key "reference_fraction" must be below 1 (sim needs candidates outside the reference)'
-        return None
+        from clara_benchmark.config import memory_problem
+        from clara_benchmark.training.train import CLARA_VARIANTS, parse_variants, training_memory_bytes
+
+        variants = parse_variants(
+            {n: {**v, "n_curves": self.synthetic_curves} for n, v in CLARA_VARIANTS.items()}
+        )
+        need, _ = training_memory_bytes(variants, self.n_stars, self.max_workers)
+        return memory_problem(
+            need,
+            f'the train stage (key "synthetic_curves" {self.synthetic_curves:,}, "n_stars" {self.n_stars:,})',
+            "use fewer synthetic_curves or n_stars",
+        )
 
     def monitor_path(self) -> Path:
         return self.output_dir
@@ -115,6 +167,8 @@ class _Stages:
             quiet=self.ctx.quiet,
             monitor_interval=None,
         )
+        if code == 130:  # the stage was interrupted (Ctrl-C): so is the demo
+            raise KeyboardInterrupt
         if code != 0:
             raise ClaraError(f"demo stage '{name}' failed with exit code {code}; see {self.ctx.log_dir}")
 

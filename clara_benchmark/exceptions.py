@@ -70,8 +70,23 @@ class ReportInputError(ClaraError):
     """An input of ``report`` that cannot be used; the message names the file and what is wrong."""
 
 
-class OutputError(ClaraError):
-    """An output that cannot be written (disk full, no permission); nothing half-written is left."""
+class OutputError(ClaraError, OSError):
+    """An output that cannot be written (disk full, no permission); nothing half-written is left.
+
+    Also an ``OSError`` carrying the ``errno``, ``strerror`` and ``filename`` of the failed write, so that
+    code which already handles write errors (``except OSError``) keeps doing so; ``str()`` is the one-line
+    message.
+    """
+
+    def __init__(self, message: str, errno: int | None = None, strerror: str | None = None, filename=None):
+        super().__init__(message)
+        self.errno, self.strerror, self.filename = errno, strerror, filename
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self):  # picklable with all four (it crosses process boundaries from workers)
+        return (type(self), (self.args[0], self.errno, self.strerror, self.filename))
 
 
 class LightCurveError(ClaraError, ValueError):

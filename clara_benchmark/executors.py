@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -35,6 +36,9 @@ def _exit_with_parent(parent_pid: int, period: float = 1.0) -> None:
 
 
 def _init_worker(parent_pid: int, initializer: Callable | None, initargs: tuple) -> None:
+    # Ctrl-C reaches the whole process group; it is the parent's to handle (it stops the pool and exits
+    # 130): a worker interrupted while waiting for a task would only print a KeyboardInterrupt traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(parent_pid)
     if initializer is not None:
         initializer(*initargs)

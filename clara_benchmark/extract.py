@@ -22,8 +22,8 @@ import numpy as np
 from clara_benchmark.exceptions import FeatureStoreError
 from clara_benchmark.features import N_FEATURES, clara4000
 from clara_benchmark.inputs import Failure
-from clara_benchmark.lightcurve import LightCurve
-from clara_benchmark.pipeline import Batch, item_key, map_lightcurves, resolve_inputs
+from clara_benchmark.lightcurve import LightCurve, LightCurveInfo, ReadOptions
+from clara_benchmark.pipeline import Batch, item_key, map_lightcurves, resolve_inputs, warn_untrained
 
 
 def features_of(lc: LightCurve) -> np.ndarray:
@@ -40,8 +40,9 @@ def stack_rows(values: list[np.ndarray]) -> np.ndarray:
 class FeatureMatrix:
     """clara-4000 vectors of many light curves, row i belonging to ``filenames[i]``, plus the failures.
 
-    ``reused`` counts rows taken from a feature store instead of computed. ``score``, ``label`` and
-    ``build_reference`` accept a FeatureMatrix in place of light curves.
+    ``infos[i]`` is what row i's light curve is (product, cadence_s, id_kind, flux_column);
+    ``read_options`` how they were read. ``reused`` counts rows taken from a feature store instead of
+    computed. ``score``, ``label`` and ``build_reference`` accept a FeatureMatrix in place of light curves.
     """
 
     filenames: list[str] = field(default_factory=list)
@@ -50,6 +51,8 @@ class FeatureMatrix:
     features: np.ndarray = field(default_factory=lambda: np.empty((0, N_FEATURES)))
     failures: list[Failure] = field(default_factory=list)
     reused: int = 0
+    infos: list[LightCurveInfo] = field(default_factory=list)
+    read_options: ReadOptions = field(default_factory=ReadOptions)
 
     def __len__(self) -> int:
         return len(self.filenames)
@@ -57,20 +60,22 @@ class FeatureMatrix:
     @classmethod
     def from_batches(cls, batches: Iterable[Batch], order: list[str] | None = None) -> FeatureMatrix:
         """Collect batches; rows in ``order`` (file names) when given, else as they came."""
-        got: dict[str, tuple[str, int, np.ndarray]] = {}
+        got: dict[str, tuple[str, int, np.ndarray, LightCurveInfo]] = {}
         out = cls()
         for batch in batches:
             out.failures.extend(batch.failures)
             out.reused += len(batch.filenames) if batch.reused else 0
+            infos = batch.infos or [UNKNOWN_INFO] * len(batch.filenames)
             for i, name in enumerate(batch.filenames):
-                got.setdefault(name, (batch.paths[i], batch.tic_ids[i], batch.values[i]))
+                got.setdefault(name, (batch.paths[i], batch.tic_ids[i], batch.values[i], infos[i]))
         names = [n for n in order if n in got] if order is not None else list(got)
         rows = []
         for name in names:
-            path, tic, vec = got[name]
+            path, tic, vec, info = got[name]
             out.filenames.append(name)
             out.paths.append(path)
             out.tic_ids.append(int(tic))
+            out.infos.append(info)
             rows.append(vec)
         if rows:
             out.features = np.vstack(rows)
@@ -78,15 +83,26 @@ class FeatureMatrix:
 
     def as_batch(self) -> Batch:
         return Batch(
-            list(self.filenames), list(self.paths), list(self.tic_ids), self.features, list(self.failures)
+            list(self.filenames),
+            list(self.paths),
+            list(self.tic_ids),
+            self.features,
+            list(self.failures),
+            infos=list(self.infos),
         )
 
 
-def _stored_batches(features_dir: str | os.PathLike) -> Iterator[Batch]:
-    from clara_benchmark.featurestore import FeatureStore
+#: what a row is when nothing recorded it (a feature store written before products were recorded)
+UNKNOWN_INFO = LightCurveInfo("unknown", float("nan"), "tic", "pdcsap_flux")
+
+
+def _stored_batches(features_dir: str | os.PathLike, read_options: ReadOptions) -> Iterator[Batch]:
+    from clara_benchmark.featurestore import FeatureStore, ReadOptionsMismatch
 
     try:
-        yield from FeatureStore(features_dir).iter_batches()
+        yield from FeatureStore(features_dir).iter_batches(read_options)
+    except ReadOptionsMismatch as exc:
+        raise FeatureStoreError(features_dir, exc) from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # missing, foreign, damaged
         raise FeatureStoreError(features_dir, exc) from None
 
@@ -99,6 +115,7 @@ def iter_feature_batches(
     locate: Callable[[Path], Path | None] | None = None,
     not_found: str = "file not found",
     progress: Callable[[int], object] | None = None,
+    read_options: ReadOptions | dict | None = None,
 ) -> Iterator[Batch]:
     """Feature batches (``values`` an n × 4000 matrix) for ``items``, one per file name.
 
@@ -107,13 +124,16 @@ def iter_feature_batches(
     computed by ``executor`` in input order. Batches are therefore not in input order: key them by
     ``filenames``. ``locate`` gives the file to read for a path the store lacks (it runs only for those, so
     a costly search is skipped when the store has everything); a path it cannot locate becomes a failure
-    row with reason ``not_found``. A store that cannot be read raises ``FeatureStoreError``.
+    row with reason ``not_found``. A store that cannot be read, or that was made with other
+    ``read_options`` (another flux column, quality mask or binning), raises ``FeatureStoreError``: its
+    vectors would not be the ones these light curves give.
     """
+    options = ReadOptions.of(read_options)
     wanted: dict[str, object] = {}
     for item in items:
         wanted.setdefault(item_key(item)[0], item)
     if features_dir is not None:
-        for stored in _stored_batches(features_dir):
+        for stored in _stored_batches(features_dir, options):
             keep = [i for i, name in enumerate(stored.filenames) if name in wanted]
             if not keep:
                 continue
@@ -124,6 +144,7 @@ def iter_feature_batches(
                 tic_ids=[stored.tic_ids[i] for i in keep],
                 values=np.asarray(stored.values[keep]),
                 reused=True,
+                infos=[stored.infos[i] for i in keep] if stored.infos else [],
             )
             if progress is not None:
                 progress(batch.n_done)
@@ -147,6 +168,7 @@ def iter_feature_batches(
             batch_size=batch_size,
             batch_fn=stack_rows,
             progress=progress,
+            load=options.load,
         )
 
 
@@ -156,6 +178,7 @@ def clara4000_many(
     batch_size: int = 64,
     features_path: str | os.PathLike | None = None,
     progress: Callable[[int], object] | None = None,
+    read_options: ReadOptions | dict | None = None,
 ) -> FeatureMatrix:
     """clara-4000 vectors of many light curves, in file-name order, with the ones that failed.
 
@@ -171,14 +194,23 @@ def clara4000_many(
         A feature store written by ``score`` (``save_features``): vectors found there are reused.
     progress : callable, optional
         Called with the number of light curves each finished batch accounts for.
+    read_options : ReadOptions or dict, optional
+        How to read them: ``flux_column``, ``quality_bitmask``, ``bin_20s_to_2min`` (lightcurve.py).
+        Default: CLARA's (PDCSAP flux, no mask). Light curves that are not SPOC 2-minute PDCSAP flux are
+        computed too, with one warning on the ``clara.inputs`` logger saying how many.
 
     Returns
     -------
     FeatureMatrix
     """
+    options = ReadOptions.of(read_options)
     resolved = resolve_inputs(inputs)
     order = [item_key(item)[0] for item in resolved.items]
-    batches = iter_feature_batches(resolved.items, executor, batch_size, features_path, progress=progress)
+    batches = iter_feature_batches(
+        resolved.items, executor, batch_size, features_path, progress=progress, read_options=options
+    )
     matrix = FeatureMatrix.from_batches(batches, order=order)
     matrix.failures = resolved.failures + matrix.failures
+    matrix.read_options = options
+    warn_untrained(matrix.infos)
     return matrix

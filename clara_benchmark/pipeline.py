@@ -8,7 +8,8 @@ cuts the inputs into batches, runs ``apply_batch`` on them through an executor (
 see executors.py; in this process when none is given) and yields one ``Batch`` per task, in input order.
 
 An input is a path (read in the worker, so only the name crosses the process boundary) or a
-``LightCurve`` already in memory. A ``LightCurveError`` (unreadable, damaged, wrong product) or a
+``LightCurve`` already in memory; ``load`` (default: ``read_lightcurve`` with CLARA's options) turns it
+into the light curve the stage sees, e.g. ``ReadOptions(flux_column="sap_flux").load``. A ``LightCurveError`` (unreadable, damaged, wrong product) or a
 ``FeatureError`` (too short, constant) of one light curve becomes a ``Failure`` row with its reason; the
 batch goes on. Failures are logged on ``logging.getLogger("clara.pipeline")`` at the LOG level.
 
@@ -33,10 +34,11 @@ from typing import Any
 
 from clara_benchmark.exceptions import FeatureError, LightCurveError
 from clara_benchmark.inputs import Failure
-from clara_benchmark.lightcurve import LightCurve, read_lightcurve
+from clara_benchmark.lightcurve import PRODUCTS, LightCurve, LightCurveInfo, read_lightcurve
 from clara_benchmark.utils.logs import LOG
 
 log = logging.getLogger("clara.pipeline")
+inputs_log = logging.getLogger("clara.inputs")
 
 Item = "str | os.PathLike | LightCurve"
 
@@ -46,6 +48,7 @@ class Batch:
     """What one task gives back: the light curves that worked (key, path, TIC id, value) and the failures.
 
     ``values`` is the list of ``fn`` results in input order, or what ``batch_fn`` made of that list.
+    ``infos`` says what each light curve is (product, cadence, identifier catalogue, flux column).
     ``reused`` marks values taken from a feature store instead of computed.
     """
 
@@ -55,6 +58,7 @@ class Batch:
     values: Any = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     reused: bool = False
+    infos: list[LightCurveInfo] = field(default_factory=list)
 
     @property
     def n_done(self) -> int:
@@ -109,6 +113,7 @@ def apply_batch(task: tuple) -> Batch:
         out.filenames.append(name)
         out.paths.append(path)
         out.tic_ids.append(-1 if lc.tic_id is None else int(lc.tic_id))
+        out.infos.append(lc.info)
         values.append(value)
     out.values = batch_fn(values) if batch_fn is not None else values
     return out
@@ -168,6 +173,36 @@ def map_lightcurves(
         if progress is not None:
             progress(batch.n_done)
         yield batch
+
+
+def untrained_summary(infos: Iterable[LightCurveInfo]) -> tuple[int, int, str]:
+    """(how many are not SPOC 2-minute PDCSAP, how many in all, "product/flux n, ..." of those)."""
+    counts: dict[str, int] = {}
+    total = 0
+    for info in infos:
+        total += 1
+        if info.like_training:
+            continue
+        kind = PRODUCTS.get(info.product, info.product)
+        if info.flux_column != "pdcsap_flux":
+            kind += f" {info.flux_column}"
+        counts[kind] = counts.get(kind, 0) + 1
+    text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    return sum(counts.values()), total, text
+
+
+def warn_untrained(infos: Iterable[LightCurveInfo], what: str = "light curves") -> int:
+    """Log one WARNING when some light curves are not what CLARA's models were trained on; return how many.
+
+    Scoring them is allowed, but their scores (and labels) are not comparable with CLARA's.
+    """
+    n, total, text = untrained_summary(infos)
+    if n:
+        inputs_log.warning(
+            f"{n} of {total} {what} are not SPOC 2-minute PDCSAP flux, the data CLARA's models were "
+            f"trained on ({text}): their results are not comparable with CLARA's"
+        )
+    return n
 
 
 @dataclass

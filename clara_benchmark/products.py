@@ -39,6 +39,9 @@ _FIELD = {"ts": TIMESTAMP, "model": "p3|p5|p9", "name": r"[^/\\]+?", "tag": r"[^
 #: the WRSS column that ranks candidates (CLARA's name)
 WRSS_NORM = "score_weighted_root_sumnorm"
 SCORE_COLUMNS = ("tic", "filename", "anomaly_score")
+#: what score's CSVs add after SCORE_COLUMNS when a run scored light curves other than SPOC 2-minute
+#: PDCSAP flux (CLARA's training data): the product, its cadence in seconds, the identifier's catalogue
+PRODUCT_COLUMNS = ("product", "cadence_s", "id_kind")
 #: score's failures; every other command's failures add the path
 FAILURE_COLUMNS = ("filename", "reason")
 FAILURE_PATH_COLUMNS = ("filename", "path", "reason")
@@ -183,9 +186,14 @@ def write_failures(
 
 
 def write_scores(path: str | os.PathLike, table) -> Path:
-    """``anomaly_scores_<model>_<ts>.csv`` from a table with ``tic``, ``filename``, ``anomaly_score``."""
-    rows = zip(table["tic"].tolist(), table["filename"].tolist(), map(float_text, table["anomaly_score"]))
-    return write_csv(path, SCORE_COLUMNS, rows)
+    """``anomaly_scores_<model>_<ts>.csv`` from a table with ``tic``, ``filename``, ``anomaly_score``, and
+    ``PRODUCT_COLUMNS`` after them when the table has those (``cadence_s`` written as its shortest float)."""
+    columns = list(SCORE_COLUMNS)
+    values = [table["tic"].tolist(), table["filename"].tolist(), map(float_text, table["anomaly_score"])]
+    if all(c in table.columns for c in PRODUCT_COLUMNS):
+        columns += PRODUCT_COLUMNS
+        values += [table["product"].tolist(), map(float_text, table["cadence_s"]), table["id_kind"].tolist()]
+    return write_csv(path, columns, zip(*values))
 
 
 def write_wrss(directory: str | os.PathLike, ts: str, table, record: dict) -> tuple[Path, Path]:
@@ -226,11 +234,19 @@ def read_scores(path: str | os.PathLike):
     """An ``anomaly_scores_*.csv`` as a DataFrame (``tic`` int64, ``filename`` str, ``anomaly_score`` float64)."""
     import pandas as pd
 
-    return pd.read_csv(path, dtype={"tic": "int64", "filename": str, "anomaly_score": "float64"})
+    return pd.read_csv(
+        path,
+        dtype={"tic": "int64", "filename": str, "anomaly_score": "float64"},
+        float_precision="round_trip",  # exact on pandas 2 too (its default parser may miss by an ulp)
+    )
 
 
 def read_wrss(path: str | os.PathLike):
     """A ``wrss_p3p9_*.csv`` as a DataFrame (``filename`` str, scores float64)."""
     import pandas as pd
 
-    return pd.read_csv(path, dtype={"filename": str, **{c: "float64" for c in WRSS_FLOAT_COLUMNS}})
+    return pd.read_csv(
+        path,
+        dtype={"filename": str, **{c: "float64" for c in WRSS_FLOAT_COLUMNS}},
+        float_precision="round_trip",
+    )

@@ -79,7 +79,7 @@ class WorkDir:
             raise ClaraError(f"{path / RECORD}: not a run record (no timestamp)")
         if record.get("identity") != identity:
             old = record.get("identity") or {}
-            differs = [k for k in identity if old.get(k) != identity[k]]
+            differs = [k for k in dict.fromkeys([*identity, *old]) if old.get(k) != identity.get(k)]
             raise ConfigError(
                 f"resume: the unfinished run in {path} used different {', '.join(differs)}; "
                 'use the same config, or set "resume": false to start a new run'

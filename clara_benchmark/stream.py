@@ -55,9 +55,10 @@ import numpy as np
 import pandas as pd
 
 from clara_benchmark import products
+from clara_benchmark.commands.score import INFO_KEYS, PART_KEYS
 from clara_benchmark.exceptions import ClaraError, DownloadError, LightCurveError
 from clara_benchmark.extract import features_of
-from clara_benchmark.lightcurve import read_lightcurve
+from clara_benchmark.lightcurve import ReadOptions
 from clara_benchmark.pipeline import Batch, apply_batch, batched
 from clara_benchmark.tess_spoc_download.fetch import (
     ALREADY_PRESENT,
@@ -130,18 +131,14 @@ _NOTES_LOCK = threading.Lock()
 _DOWNLOADER_LOCK = threading.Lock()
 
 
-def init_stream_worker(
-    specs, options: FetchOptions, threads: int, stop_path: str | None = None, client_pid: int | None = None
-) -> None:
+def init_stream_worker(specs, options: FetchOptions, threads: int, stop_path: str | None = None) -> None:
     """Executor initializer: the models (once per worker) and this process's downloader.
 
     ``stop_path``: a file the client creates when the run stops early (Ctrl-C, an error); a thread here
     sees it within ``STOP_POLL_SECONDS`` and ends the transfers in flight, so the client's executor does
-    not wait for whole batches of downloads (and their retries) that nobody will use. A local worker
-    process (not the client itself, ``client_pid``) ignores Ctrl-C: the client stops it through that file.
+    not wait for whole batches of downloads (and their retries) that nobody will use. (Local worker
+    processes ignore Ctrl-C itself: executors._init_worker.)
     """
-    if client_pid not in (None, os.getpid()) and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
     init_worker(specs)
     _close_downloader()
     _WORKER.update(options=options, threads=max(1, int(threads)), notes=[], stop_path=stop_path)
@@ -211,18 +208,20 @@ def _fetch(fetcher: Fetcher, item: StreamItem) -> tuple[FileResult, float]:
     return result, time.perf_counter() - started
 
 
-def _load_when_downloaded(futures: dict, item: StreamItem):
-    """The pipeline's loader: wait for the item's download, then read it (a failed download raises)."""
+def _load_when_downloaded(futures: dict, options: ReadOptions, item: StreamItem):
+    """The pipeline's loader: wait for the item's download, then read it with the run's read options (a
+    failed download raises)."""
     result, _ = futures[item.filename].result()
     if result.status == FAILED:
         raise LightCurveError(item.path, f"download failed: {result.error}")
-    # the bytes were verified (structure, every checksum) a moment ago by the download: not again
-    return read_lightcurve(item.path, verify_checksums=False)
+    return options.read(item.path)
 
 
-def stream_task(task: tuple[list[StreamItem], bool]) -> StreamBatch:
+def stream_task(task: tuple[list[StreamItem], bool, ReadOptions]) -> StreamBatch:
     """Worker side of one batch: download every file (concurrently), read, score; see the module doc."""
-    items, keep_features = task
+    items, keep_features, options = task
+    # the bytes were verified (structure, every checksum) a moment ago by the download: not again
+    options = dataclasses.replace(options, verify_checksums=False)
     if _stopping():
         raise Interrupted("the run is stopping")
     fetcher, pool = _downloader()
@@ -233,7 +232,7 @@ def stream_task(task: tuple[list[StreamItem], bool]) -> StreamBatch:
                 features_of,
                 items,
                 functools.partial(score_rows, keep_features=keep_features),
-                functools.partial(_load_when_downloaded, futures),
+                functools.partial(_load_when_downloaded, futures, options),
             )
         )
         downloads = [futures[item.filename].result() for item in items]
@@ -320,6 +319,7 @@ class StreamRecord:
 
     names: list[str]
     scored: dict[str, tuple] = field(default_factory=dict)  # name -> (path, tic, score per model...)
+    infos: dict[str, tuple] = field(default_factory=dict)  # name -> (product, cadence_s, id_kind, flux)
     failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (path, reason)
     rows: dict[str, dict] = field(default_factory=dict)  # manifest rows by file name
     gave_up: set[str] = field(default_factory=set)  # latest download failed after all its retries
@@ -334,6 +334,9 @@ class StreamRecord:
         for i, name in enumerate(arrays["filenames"].astype(str)):
             scores = tuple(float(arrays[f"score_{n}"][i]) for n in self.names)
             self.scored[name] = (str(arrays["paths"][i]), int(arrays["tic_ids"][i]), *scores)
+            self.infos[name] = tuple(
+                cast(arrays[key][i]) for key, cast in zip(INFO_KEYS, (str, float, str, str))
+            )
             self.failed.pop(name, None)
         for name, path, reason in zip(
             arrays["failed_filenames"].astype(str),
@@ -342,6 +345,7 @@ class StreamRecord:
         ):
             self.failed[name] = (path, reason)
             self.scored.pop(name, None)
+            self.infos.pop(name, None)
 
     def done(self) -> set[str]:
         """Files a resumed run skips: all finished ones except downloads that failed only because their
@@ -355,12 +359,17 @@ class StreamRecord:
         """(scored, failed) in the layout of ``commands.score.read_parts``, sorted by file name."""
         names = sorted(self.scored)
         cols = list(zip(*(self.scored[n] for n in names))) if names else [[]] * (2 + len(self.names))
+        info = list(zip(*(self.infos[n] for n in names))) if names else [[]] * len(INFO_KEYS)
         scored = pd.DataFrame(
             {
                 "filename": names,
                 "path": list(cols[0]),
                 "tic": np.asarray(cols[1], dtype=np.int64),
                 **{f"score_{m}": np.asarray(cols[2 + j], dtype=np.float64) for j, m in enumerate(self.names)},
+                "product": list(info[0]),
+                "cadence_s": np.asarray(info[1], dtype=np.float64),
+                "id_kind": list(info[2]),
+                "flux_column": list(info[3]),
             }
         )
         failed = pd.DataFrame(
@@ -461,11 +470,12 @@ def run_stream(config, ctx, models) -> int:
 
 def _open_record(config, ctx, models, plan: StreamPlan, work) -> StreamRecord:
     """The record of a resumed run's parts over the manifest on disk (the parts win)."""
-    from clara_benchmark.commands.score import PART_KEYS, drop_orphan_shards
+    from clara_benchmark.commands.score import drop_orphan_shards
 
     record = StreamRecord(list(models.names))
     record.rows = read_manifest(plan.manifest)
-    parts, notes = work.read_parts(PART_KEYS + tuple(f"score_{n}" for n in models.names) + PART_MANIFEST_KEYS)
+    keys = PART_KEYS + INFO_KEYS + tuple(f"score_{n}" for n in models.names) + PART_MANIFEST_KEYS
+    parts, notes = work.read_parts(keys)
     for note in notes:
         ctx.log.main(f"resume: {note}")
     for arrays in parts:
@@ -502,6 +512,11 @@ def _stream_run(config, ctx, models, plan: StreamPlan, work, executor) -> int:
         config.keep_fits,
         preexisting_files(work.path, plan.sector_dir, slice_names),
     )
+    read_options = ReadOptions.from_config(config)
+    if not read_options.is_default:
+        ctx.log.main(
+            f"reading light curves with {read_options.describe()} (CLARA: flux pdcsap_flux, no mask)"
+        )
     processes = worker_processes(executor)
     threads = max(1, config.num_threads // processes)
     rate = config.max_requests_per_second
@@ -515,16 +530,16 @@ def _stream_run(config, ctx, models, plan: StreamPlan, work, executor) -> int:
         + (f"; resuming run {work.timestamp}: {len(done)} done, {len(items)} to go" if done else "")
     )
     store = (
-        FeatureStoreWriter(Path(config.output_dir) / products.FEATURES.name(ts=work.timestamp))
+        FeatureStoreWriter(Path(config.output_dir) / products.FEATURES.name(ts=work.timestamp), read_options)
         if config.save_features
         else None
     )
     merger = _Merger(ctx, plan, record, files, work, store, models.names)
     merger.unreachable_after = max(UNREACHABLE_AFTER, 2 * threads * processes)
-    tasks = ((chunk, bool(config.save_features)) for chunk in batched(items, config.batch_size))
+    tasks = ((chunk, bool(config.save_features), read_options) for chunk in batched(items, config.batch_size))
     stop = work.path / STOP_FILE
     stop.unlink(missing_ok=True)  # a stop left by the run this one resumes
-    initargs = (models.worker_specs(), options, threads, str(stop), os.getpid())
+    initargs = (models.worker_specs(), options, threads, str(stop))
     results = executor.imap(stream_task, tasks, init_stream_worker, initargs)
     try:
         with _stop_on_interrupt(stop), ctx.progress(total=len(items), desc="stream", unit="lc") as bar:
@@ -599,7 +614,8 @@ class _Merger:
     def merge(self, sb: StreamBatch) -> None:
         batch = sb.batch
         if self.store is not None and batch.filenames:
-            self.store.write(Batch(batch.filenames, batch.paths, batch.tic_ids, batch.values["features"]))
+            features = batch.values["features"]
+            self.store.write(Batch(batch.filenames, batch.paths, batch.tic_ids, features, infos=batch.infos))
         arrays = part_arrays(sb, self.names, self.tic_of)
         self.work.write_part(arrays)  # from here on the batch is done, whatever happens next
         self.record.add(arrays)
@@ -644,9 +660,11 @@ class _Merger:
 
 
 def _finish(config, ctx, plan, record: StreamRecord, files: SectorFiles, work, merger: _Merger) -> int:
-    from clara_benchmark.commands.score import write_outputs
+    from clara_benchmark.commands.score import scored_infos, write_outputs
+    from clara_benchmark.pipeline import warn_untrained
 
     scored, failed = record.frames()
+    warn_untrained(scored_infos(scored))
     outputs = write_outputs(config, work.timestamp, list(record.names), scored, failed)
     slice_names = [e.filename for e in plan.todo.entries]
     finished = [n for n in slice_names if n in record.scored or n in record.failed]

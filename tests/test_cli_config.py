@@ -327,3 +327,14 @@ def test_a_command_imports_only_its_own_config_module():
         [sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_sim_empty_save_label_groups_is_a_config_error(cli, tmp_path, sim_raw):
+    """Issue 11 item 10: ``save_label_groups: []`` wrote an empty file with exit code 0."""
+    cfg = write(tmp_path / "s.json", {**sim_raw, "save_label_groups": []})
+    one_error_line(
+        cli("sim", "--config", cfg, "--log_dir", tmp_path / "logs", cwd=tmp_path),
+        str(cfg),
+        'key "save_label_groups" is an empty list',
+    )
+    assert not (tmp_path / "o").exists() and not (tmp_path / "logs").exists()

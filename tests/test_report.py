@@ -243,8 +243,8 @@ def test_wrss_sidecar_note_states_the_arithmetic_score_uses(tmp_path):
     wrss_path, _, _ = _wrss_above_one(tmp_path)
     sidecar = json.loads(wrss_path.with_suffix(".json").read_text())
     note = sidecar["note"]
-    x = pd.read_csv(wrss_path)["score_weighted_root_sum"].to_numpy()
-    norm = pd.read_csv(wrss_path)["score_weighted_root_sumnorm"].to_numpy()
+    x = pd.read_csv(wrss_path, float_precision="round_trip")["score_weighted_root_sum"].to_numpy()
+    norm = pd.read_csv(wrss_path, float_precision="round_trip")["score_weighted_root_sumnorm"].to_numpy()
     lo, hi = sidecar["score_weighted_root_sum_min"], sidecar["score_weighted_root_sum_max"]
     s = 1 / (hi - lo)
     # the formula the note states is the one the column holds, bit for bit; the textbook one is not

@@ -151,7 +151,7 @@ def assert_scores_expected(results: Path, sector) -> None:
     """Every star exactly once, with the scores the library computes from the archive's own files."""
     expected = sector["expected"]
     for key in ("p3", "p9"):
-        got = pd.read_csv(only(results, f"anomaly_scores_{key}_*.csv"))
+        got = pd.read_csv(only(results, f"anomaly_scores_{key}_*.csv"), float_precision="round_trip")
         assert got["filename"].tolist() == expected["filename"].tolist()  # none lost, none twice
         assert got["tic"].tolist() == expected["tic"].tolist()
         assert np.array_equal(got["anomaly_score"].to_numpy(), expected[key].to_numpy())

@@ -72,6 +72,7 @@ def test_train_writes_models_with_metadata(trained, sim):
     model, meta = load_model(out / "urf_A_n20_d6_c30_n200ppm.skops", expect=RandomForestClassifier)
     assert model.n_features_in_ == 4000 and list(model.classes_) == [0, 1] and model.n_estimators == 8
     assert meta["feature_spec"] == FEATURE_SPEC_VERSION and meta["variant"] == "A"
+    assert meta["role"] == "custom"  # only variants named P3/P5/P9 get a slot of their own
     real = meta["training_set"]["real"]
     assert real["n_used"] == 20 and real["n_files_found"] == 30
     assert real["first_filename"] == sorted(p.name for p in sim.glob("*.fits"))[0]

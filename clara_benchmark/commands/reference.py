@@ -16,6 +16,8 @@ from clara_benchmark.exceptions import ClaraError, FeatureStoreError
 from clara_benchmark.executors import get_executor
 from clara_benchmark.extract import FeatureMatrix, iter_feature_batches
 from clara_benchmark.inputs import Failure
+from clara_benchmark.lightcurve import ReadOptions
+from clara_benchmark.pipeline import warn_untrained
 from clara_benchmark.utils.io import sha256_file
 
 
@@ -23,7 +25,8 @@ def run(config: ReferenceConfig, ctx) -> int:
     """Build a reference set; exit 0, or 1 when fewer than two labelled light curves could be used."""
     labels = read_labels(config.labels_path)
     finder = FitsFinder(config.fits_dir)
-    named, label_failures, notes = resolve_labels(labels, finder)
+    options = ReadOptions.from_config(config)
+    named, label_failures, notes = resolve_labels(labels, finder, options)
     for note in notes:
         ctx.log.log(note)
     ctx.log.main(
@@ -40,12 +43,15 @@ def run(config: ReferenceConfig, ctx) -> int:
                 locate=lambda path: finder.find(path.name),
                 not_found=NOT_FOUND,
                 progress=bar.update,
+                read_options=options,
             )
             matrix = FeatureMatrix.from_batches(batches)
+            matrix.read_options = options
         except FeatureStoreError as exc:
             raise ClaraError(
                 f'features_path "{config.features_path}": cannot read the feature store ({exc.reason})'
             ) from None
+    warn_untrained(matrix.infos, "labelled light curves")
     failures = [Failure.of(*f) for f in label_failures] + matrix.failures
     failures_path = products.write_failures(
         products.REFERENCE_FAILURES.path(config.output_dir, name=config.name), failures

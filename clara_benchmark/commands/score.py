@@ -24,7 +24,8 @@ from clara_benchmark.executors import get_executor
 from clara_benchmark.features import FEATURE_SPEC_VERSION
 from clara_benchmark.featurestore import FeatureStoreWriter
 from clara_benchmark.inputs import Failure, find_lightcurves
-from clara_benchmark.pipeline import Batch
+from clara_benchmark.lightcurve import ReadOptions
+from clara_benchmark.pipeline import Batch, warn_untrained
 from clara_benchmark.resume import WorkDir, pending_runs
 from clara_benchmark.urf_scoring.models import ROLES, load_models
 from clara_benchmark.urf_scoring.score import score_batches
@@ -32,6 +33,8 @@ from clara_benchmark.urf_scoring.wrss import wrss_p3p9
 from clara_benchmark.utils.io import load_npz, sha256_file
 
 PART_KEYS = ("filenames", "paths", "tic_ids", "failed_filenames", "failed_paths", "failed_reasons")
+#: what each scored light curve is (lightcurve.LightCurveInfo), kept in the parts for the final CSVs
+INFO_KEYS = ("products", "cadences_s", "id_kinds", "flux_columns")
 
 
 def run(config: ScoreConfig, ctx) -> int:
@@ -40,6 +43,9 @@ def run(config: ScoreConfig, ctx) -> int:
         **{n: getattr(config, f"{n}model_path") for n in ROLES if getattr(config, f"use_{n}")},
         trust_pickles=config.trust_pickles,
     )
+    for name in models.names:  # a custom model in a P3/P5/P9 slot: allowed, and said
+        if models.metadata[name].get("note"):
+            ctx.log.main(models.metadata[name]["note"])
     if config.stream:
         from clara_benchmark.stream import run_stream
 
@@ -47,6 +53,9 @@ def run(config: ScoreConfig, ctx) -> int:
     found = find_lightcurves(config.input_dirs)
     if not found.files and not found.failures:
         raise ClaraError(f"no *.fits light curves in {', '.join(str(d) for d in config.input_dirs)}")
+    options = ReadOptions.from_config(config)
+    if not options.is_default:
+        ctx.log.main(f"reading light curves with {options.describe()} (CLARA: flux pdcsap_flux, no mask)")
     work = open_work_dir(config, ctx, models)
     done = done_names(work, models.names, output_dir / products.FEATURES.name(ts=work.timestamp))
     todo = [p for p in found.files if p.name not in done]
@@ -56,7 +65,7 @@ def run(config: ScoreConfig, ctx) -> int:
         + (f"; resuming run {work.timestamp}: {len(done)} already done, {len(todo)} to go" if done else "")
     )
     store = (
-        FeatureStoreWriter(output_dir / products.FEATURES.name(ts=work.timestamp))
+        FeatureStoreWriter(output_dir / products.FEATURES.name(ts=work.timestamp), options)
         if config.save_features
         else None
     )
@@ -70,9 +79,13 @@ def run(config: ScoreConfig, ctx) -> int:
                 batch_size=config.batch_size,
                 keep_features=config.save_features,
                 progress=bar.update,
+                read_options=options,
             ):
                 if store is not None and batch.filenames:
-                    store.write(Batch(batch.filenames, batch.paths, batch.tic_ids, batch.values["features"]))
+                    features = batch.values["features"]
+                    store.write(
+                        Batch(batch.filenames, batch.paths, batch.tic_ids, features, infos=batch.infos)
+                    )
                 work.write_part(part_arrays(batch, models.names))
                 counted += batch.n_done
     except KeyboardInterrupt:
@@ -84,6 +97,7 @@ def run(config: ScoreConfig, ctx) -> int:
         raise
     scored, failed = read_parts(work, models.names, ctx)
     failed = pd.concat([failed, pd.DataFrame(found.failures, columns=["filename", "path", "reason"])])
+    warn_untrained(scored_infos(scored))
     outputs = write_outputs(config, work.timestamp, models.names, scored, failed)
     work.finish()
     for label, path in outputs.items():
@@ -112,13 +126,17 @@ def run_identity(config: ScoreConfig, models, inputs: dict | None = None) -> dic
     """What a resumed run must share with the run it continues; ``inputs`` describes inputs other than
     ``input_dirs`` (stream mode: the script, its slice, the sector folder)."""
     if inputs is None:
-        inputs = {"input_dirs": [str(Path(d).resolve()) for d in config.input_dirs]}
-    return {
+        inputs = {"input_dirs": [str(Path(d).expanduser().resolve()) for d in config.input_dirs]}
+    identity = {
         "models": {s.name: sha256_file(s.path) for s in models.specs},
         **inputs,
         "save_features": bool(config.save_features),
         "feature_spec": FEATURE_SPEC_VERSION,
     }
+    options = ReadOptions.from_config(config)
+    if not options.is_default:  # CLARA's reading is implied (runs started before the option existed)
+        identity["read_options"] = options.identity()
+    return identity
 
 
 def open_work_dir(config: ScoreConfig, ctx, models, inputs: dict | None = None) -> WorkDir:
@@ -145,6 +163,10 @@ def part_arrays(batch: Batch, names: list[str]) -> dict[str, np.ndarray]:
         "failed_filenames": np.array([f.filename for f in batch.failures], dtype=str),
         "failed_paths": np.array([f.path for f in batch.failures], dtype=str),
         "failed_reasons": np.array([f.reason for f in batch.failures], dtype=str),
+        "products": np.array([i.product for i in batch.infos], dtype=str),
+        "cadences_s": np.array([i.cadence_s for i in batch.infos], dtype=np.float64),
+        "id_kinds": np.array([i.id_kind for i in batch.infos], dtype=str),
+        "flux_columns": np.array([i.flux_column for i in batch.infos], dtype=str),
     }
     for name in names:
         arrays[f"score_{name}"] = np.asarray(batch.values["scores"][name], dtype=np.float64)
@@ -153,7 +175,7 @@ def part_arrays(batch: Batch, names: list[str]) -> dict[str, np.ndarray]:
 
 def read_parts(work: WorkDir, names: list[str], ctx=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(scored: filename, path, tic, score_<name>...; failed: filename, path, reason), sorted by file name."""
-    parts, notes = work.read_parts(PART_KEYS + tuple(f"score_{n}" for n in names))
+    parts, notes = work.read_parts(PART_KEYS + INFO_KEYS + tuple(f"score_{n}" for n in names))
     for note in notes:
         if ctx is not None:
             ctx.log.main(f"resume: {note}")
@@ -164,6 +186,10 @@ def read_parts(work: WorkDir, names: list[str], ctx=None) -> tuple[pd.DataFrame,
                 "path": z["paths"].astype(str),
                 "tic": z["tic_ids"].astype(np.int64),
                 **{f"score_{n}": z[f"score_{n}"] for n in names},
+                "product": z["products"].astype(str),
+                "cadence_s": z["cadences_s"].astype(np.float64),
+                "id_kind": z["id_kinds"].astype(str),
+                "flux_column": z["flux_columns"].astype(str),
             }
         )
         for z in parts
@@ -175,6 +201,7 @@ def read_parts(work: WorkDir, names: list[str], ctx=None) -> tuple[pd.DataFrame,
         for z in parts
     ]
     empty = {"filename": [], "path": [], "tic": [], **{f"score_{n}": [] for n in names}}
+    empty.update({c: [] for c in ("product", "cadence_s", "id_kind", "flux_column")})
     scored_df = pd.concat(scored, ignore_index=True) if scored else pd.DataFrame(empty)
     failed_df = (
         pd.concat(failed, ignore_index=True)
@@ -208,17 +235,35 @@ def drop_orphan_shards(features_dir: Path, done: set[str]) -> None:
                 shard.unlink()
 
 
+def scored_infos(scored: pd.DataFrame) -> list:
+    """The ``LightCurveInfo`` of every scored row (from read_parts' columns)."""
+    from clara_benchmark.lightcurve import LightCurveInfo
+
+    columns = ("product", "cadence_s", "id_kind", "flux_column")
+    return [LightCurveInfo(*row) for row in scored[list(columns)].itertuples(index=False, name=None)]
+
+
 def write_outputs(config: ScoreConfig, ts: str, names: list[str], scored, failed) -> dict:
-    """The final CSVs: one per model, the failures, and WRSS when asked."""
+    """The final CSVs: one per model, the failures, and WRSS when asked.
+
+    The score CSVs are the seed's ``tic,filename,anomaly_score`` when every light curve is SPOC 2-minute
+    PDCSAP flux, and gain ``product,cadence_s,id_kind`` (products.PRODUCT_COLUMNS) when any is not.
+    """
     out = Path(config.output_dir)
     outputs: dict = {}
     tables = {}
+    flagged = not all(info.like_training for info in scored_infos(scored))
     for name in names:
         tables[name] = pd.DataFrame(
             {"tic": scored["tic"], "filename": scored["filename"], "anomaly_score": scored[f"score_{name}"]}
         )
+        table = (
+            tables[name].assign(**{c: scored[c] for c in products.PRODUCT_COLUMNS})
+            if flagged
+            else tables[name]
+        )
         outputs[f"{name.upper()} scores"] = products.write_scores(
-            products.SCORES.path(out, model=name, ts=ts), tables[name]
+            products.SCORES.path(out, model=name, ts=ts), table
         )
     failed = failed.sort_values(["filename", "path"], kind="stable")
     outputs["failures"] = products.write_failures(

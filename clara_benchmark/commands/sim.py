@@ -19,6 +19,8 @@ from clara_benchmark.cosine_similarity.reference import ReferenceSet, csv_matche
 from clara_benchmark.exceptions import ClaraError, FeatureStoreError
 from clara_benchmark.executors import get_executor
 from clara_benchmark.inputs import Failure
+from clara_benchmark.lightcurve import ReadOptions
+from clara_benchmark.pipeline import warn_untrained
 from clara_benchmark.tables import file_key, read_input_table, select_candidates
 
 
@@ -86,8 +88,10 @@ def load_reference(config: SimConfig, ctx) -> ReferenceSet:
 def label_files(config: SimConfig, ctx, ref: ReferenceSet, names: list[str]) -> tuple[dict, list[Failure]]:
     """``({file name: result row}, failures)`` for the candidates' files."""
     finder = FitsFinder(config.fits_dir)
+    options = ReadOptions.from_config(config)
     results: dict[str, tuple] = {}
     failures: list[Failure] = []
+    infos = []
     with ctx.progress(total=len(names), desc="sim", unit="lc") as bar:
         try:
             for batch, found in label_batches(
@@ -101,13 +105,16 @@ def label_files(config: SimConfig, ctx, ref: ReferenceSet, names: list[str]) -> 
                 locate=lambda path: finder.find(path.name),
                 not_found=NOT_FOUND,
                 progress=bar.update,
+                read_options=options,
             ):
                 results.update(found)
                 failures += batch.failures
+                infos += batch.infos
         except FeatureStoreError as exc:
             raise ClaraError(
                 f'features_path "{config.features_path}": cannot read the feature store ({exc.reason})'
             ) from None
+    warn_untrained(infos, "candidate light curves")
     for name, paths in finder.ambiguous.items():
         if name in results:
             ctx.log.main(

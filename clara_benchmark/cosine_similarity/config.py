@@ -8,10 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clara_benchmark.config import (
+    NAME_MAX_BYTES,
     batch_size_key,
+    bin_20s_key,
+    check_read_keys,
     executor_key,
+    flux_column_key,
     key,
     max_workers_key,
+    quality_bitmask_key,
     scheduler_address_key,
 )
 
@@ -52,14 +57,26 @@ class ReferenceConfig:
     features_path: Path | None = key(
         "Feature directory written by score (save_features) to reuse", "path", None, exists="dir"
     )
+    flux_column: str = flux_column_key()
+    quality_bitmask: str = quality_bitmask_key()
+    bin_20s_to_2min: bool = bin_20s_key()
     max_workers: int = max_workers_key()
     batch_size: int = batch_size_key(64)
     executor: str = executor_key()
     scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
+        problem = check_read_keys(self)
+        if problem:
+            return problem
         if os.sep in self.name or (os.altsep and os.altsep in self.name) or self.name in (".", ".."):
             return f'key "name" must be a plain name, not a path, got "{self.name}"'
+        longest = f"reduced_features_{self.name}.csv"  # the longer of the two file names it gives
+        if len(os.fsencode(longest)) > NAME_MAX_BYTES:
+            return (
+                f'key "name" is too long: the file name reduced_features_<name>.csv would be '
+                f"{len(os.fsencode(longest))} bytes (file names are at most {NAME_MAX_BYTES})"
+            )
         return None
 
     def monitor_path(self) -> Path:

@@ -26,7 +26,14 @@ _GROUP_OF = {label: group for group, labels in GROUP_MEMBERS.items() for label i
 
 
 def label_group(label: str) -> str:
-    """The group of a SIMBAD-style label; anything not in the table is ``unclassified``."""
+    """The group of a SIMBAD-style label; anything not in the table is ``unclassified``.
+
+    Examples
+    --------
+    >>> from clara_benchmark import label_group
+    >>> [label_group(x) for x in ("Pl", "EB*", "PM*", "err", "RR*")]
+    ['planet_like', 'binary_star', 'stellar', 'outlier', 'unclassified']
+    """
     if not isinstance(label, str):
         return UNCLASSIFIED
     return _GROUP_OF.get(label.strip(), UNCLASSIFIED)

@@ -22,8 +22,8 @@ from clara_benchmark.cosine_similarity.inputs import FitsFinder
 from clara_benchmark.cosine_similarity.match import label_group, unit_rows
 from clara_benchmark.exceptions import ClaraError, ConfigError
 from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES
-from clara_benchmark.lightcurve import LightCurveError, read_lightcurve, tic_from_filename
-from clara_benchmark.modelio import load_model, save_model
+from clara_benchmark.lightcurve import LightCurveError, ReadOptions, tic_from_filename
+from clara_benchmark.modelio import load_reference_pca, save_model
 from clara_benchmark.utils.io import sha256_file
 
 REFERENCE_KIND = "clara reference PCA"
@@ -147,7 +147,7 @@ def load_reference_set(
 ) -> ReferenceSet:
     """Load a PCA (``.skops``, or a published CLARA pickle under the trust policy) and its reference CSV."""
     model_path, csv_path = Path(model_path), Path(csv_path)
-    pca, meta = load_model(model_path, trust_pickles=trust_pickles, expect=PCA)
+    pca, meta = load_reference_pca(model_path, trust_pickles=trust_pickles)
     n_in = getattr(pca, "n_features_in_", None)
     if n_in != N_FEATURES or not hasattr(pca, "components_"):
         raise ConfigError(
@@ -256,27 +256,29 @@ def read_labels(path: Path) -> pd.DataFrame:
     return table.drop_duplicates().reset_index(drop=True)
 
 
-def _tic_of_file(path: Path) -> int | None:
+def _tic_of_file(path: Path, read_options: ReadOptions) -> int | None:
     tic = tic_from_filename(path.name)
     if tic is not None:
         return tic
     try:
-        return read_lightcurve(path).tic_id
+        return read_options.read(path).tic_id
     except LightCurveError:
         return None
 
 
 def resolve_labels(
-    labels: pd.DataFrame, finder: FitsFinder
+    labels: pd.DataFrame, finder: FitsFinder, read_options: ReadOptions | dict | None = None
 ) -> tuple[dict[str, str], list[tuple[str, str]], list[str]]:
-    """``({filename: label}, failures, notes)``. A TIC id maps to every file of that star (all sectors)."""
+    """``({filename: label}, failures, notes)``. A TIC id maps to every file of that star (all sectors);
+    files whose name has no TIC id are read (with ``read_options``) for it."""
+    options = ReadOptions.of(read_options)
     failures: list[tuple[str, str]] = []
     notes: list[str] = []
     if "filename" in labels.columns:
         return dict(zip(labels["filename"], labels["label"])), failures, notes
     by_tic: dict[int, list[Path]] = {}
     for path in finder.all_files():
-        tic = _tic_of_file(path)
+        tic = _tic_of_file(path, options)
         if tic is not None:
             by_tic.setdefault(tic, []).append(path)
     named: dict[str, str] = {}
@@ -329,6 +331,7 @@ def build_reference(
     features_path: str | os.PathLike | None = None,
     progress=None,
     provenance: dict | None = None,
+    read_options: ReadOptions | dict | None = None,
 ) -> ReferenceBuild:
     """A reference set from labelled light curves: clara-4000 → PCA (raw features, as CLARA) → reference rows.
 
@@ -340,8 +343,8 @@ def build_reference(
         ``{filename: label}``, or a table with ``filename`` and ``label`` columns.
     n_components : int
         PCA components; lowered to (objects − 1) when there are fewer objects.
-    executor, batch_size, features_path, progress
-        As for ``clara4000_many``.
+    executor, batch_size, features_path, progress, read_options
+        As for ``clara4000_many`` (a FeatureMatrix brings its own read options).
     provenance : dict, optional
         Extra metadata for the model file (e.g. the labels file and its sha256).
 
@@ -357,7 +360,7 @@ def build_reference(
     matrix = (
         inputs
         if isinstance(inputs, FeatureMatrix)
-        else clara4000_many(inputs, executor, batch_size, features_path, progress)
+        else clara4000_many(inputs, executor, batch_size, features_path, progress, read_options)
     )
     keep = [i for i, name in enumerate(matrix.filenames) if name in labels]
     if len(keep) < 2:
@@ -385,6 +388,8 @@ def build_reference(
         "reference_csv_sha256": hashlib.sha256(csv_bytes).hexdigest(),
         "tic_ids": [str(matrix.tic_ids[i]) for i in order],
     }
+    if not matrix.read_options.is_default:  # CLARA's reading is implied; anything else is recorded
+        metadata["read_options"] = matrix.read_options.identity()
     ref = ReferenceSet(
         pca=pca,
         coords=coords,

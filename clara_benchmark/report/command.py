@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clara_benchmark.config import ClaraError, key
+from clara_benchmark import products
+from clara_benchmark.config import MAX_WORKERS, MAX_WORKERS_WHY, ClaraError, key
 
 RANK_CHOICES = ("auto", "wrss", "p3", "p5", "p9")
 IMG_DIR = "img"
@@ -78,7 +79,14 @@ class ReportConfig:
     )
     max_rows_per_group: int = key("Similarity matches listed per label group", "int", 100, minimum=1)
     title: str = key("Title of the report page", "str", "clara report")
-    max_workers: int = key("Processes drawing the thumbnails", "int", 2, minimum=1)
+    max_workers: int = key(
+        "Processes drawing the thumbnails",
+        "int",
+        2,
+        minimum=1,
+        maximum=MAX_WORKERS,
+        maximum_why=MAX_WORKERS_WHY,
+    )
 
     def monitor_path(self) -> Path:
         return self.output_dir
@@ -162,22 +170,24 @@ class _Inputs:
     reference_path: Path | None = None
 
 
-def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _Inputs:
+def _load_scores(config: ReportConfig, notes: list) -> tuple[dict, object]:
+    """(score tables by model, WRSS table or None); at least one of them is required."""
     from clara_benchmark.report import inputs as I
 
-    notes: list[tuple[str, str]] = []
     score_dir = Path(config.score_dir)
     found = I.newest(score_dir, "scores")
     scores = {}
     for model in I.MODELS:
         if model in found:
-            table = I.read_table(found[model], I.SCORE_COLUMNS, f"{model.upper()} anomaly-score")
+            table = I.read_table(
+                found[model], I.SCORE_COLUMNS, f"{model.upper()} anomaly-score", unique="filename"
+            )
             I.check_range(table, "anomaly_score")
             scores[model] = table
     wrss_found = I.newest(score_dir, "wrss").get("wrss")
-    wrss = I.read_table(wrss_found, I.WRSS_COLUMNS, "WRSS") if wrss_found else None
+    wrss = I.read_table(wrss_found, I.WRSS_COLUMNS, "WRSS", unique="filename") if wrss_found else None
     if wrss is not None:
-        for column in ("anomaly_score_p3", "anomaly_score_p9", "score_weighted_root_sumnorm"):
+        for column in ("anomaly_score_p3", "anomaly_score_p9", products.WRSS_NORM):
             I.check_range(wrss, column)
     if not scores and wrss is None:
         raise ClaraError(
@@ -195,38 +205,76 @@ def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _In
         )
     if wrss is None:
         notes.append(("info", "no WRSS table in score_dir (score ran without calculate_wrss_p3p9)"))
+    return scores, wrss
 
-    failures = []
-    f = I.newest(score_dir, "failures").get("failures")
-    if f:
-        failures.append(("score", I.read_table(f, I.FAILURE_COLUMNS, "failures")))
 
-    sim = None
+def _load_sim(config: ReportConfig, notes: list, failures: list):
+    """sim's newest table (or None), with its failures appended to ``failures``."""
+    from clara_benchmark.report import inputs as I
+
     if config.sim_dir is None:
         notes.append(("info", "similarity section left out: no sim_dir given"))
-    elif not Path(config.sim_dir).is_dir():
+        return None
+    sim_dir = Path(config.sim_dir)
+    if not sim_dir.is_dir():
         notes.append(("warn", f"similarity section left out: sim_dir {config.sim_dir} does not exist"))
+        return None
+    sim = None
+    s = I.newest(sim_dir, "sim").get("sim")
+    if s is None:
+        notes.append(
+            ("warn", f"similarity section left out: no cosine_similarity_scores_*.csv in {config.sim_dir}")
+        )
     else:
-        s = I.newest(Path(config.sim_dir), "sim").get("sim")
-        if s is None:
-            notes.append(
-                (
-                    "warn",
-                    f"similarity section left out: no cosine_similarity_scores_*.csv in {config.sim_dir}",
-                )
-            )
-        else:
-            sim = I.read_table(s, I.SIM_COLUMNS, "cosine-similarity")
-        # sim writes cosine_similarity_failures_<ts>.csv (filename,path,reason) next to its scores, with
-        # the same timestamp: take that one, else the newest
-        sim_failures = I.newest(Path(config.sim_dir), "sim_failures")
-        sf = sim_failures.get("sim_failures")
-        if s is not None:
-            same = Path(config.sim_dir) / f"cosine_similarity_failures_{s.timestamp}.csv"
-            sf = I.Found(same, s.timestamp) if same.is_file() else sf
-        if sf:
-            failures.append(("sim", I.read_table(sf, I.FAILURE_COLUMNS, "sim failures")))
+        sim = I.read_table(s, I.SIM_COLUMNS, "cosine-similarity")
+    # sim writes its failures next to its scores, with the same timestamp: take that one, else the newest
+    sf = I.newest(sim_dir, "sim_failures").get("sim_failures")
+    if s is not None:
+        same = products.SIM_FAILURES.path(sim_dir, ts=s.timestamp)
+        sf = I.Found(same, s.timestamp) if same.is_file() else sf
+    if sf:
+        failures.append(("sim", I.read_table(sf, I.FAILURE_COLUMNS, "sim failures")))
+    return sim
 
+
+def _load_recall(config: ReportConfig, notes: list):
+    from clara_benchmark.report import inputs as I
+
+    if config.evaluate_path is None:
+        return None
+    path = I.find_evaluate_csv(Path(config.evaluate_path))
+    if path is None:
+        notes.append(
+            ("warn", f"injection–recovery section left out: no recall CSV at {config.evaluate_path}")
+        )
+        return None
+    return I.read_recall_grid(path)
+
+
+def _load_runs(config: ReportConfig, default_log_dir: Path | None, notes: list) -> tuple[list, Path | None]:
+    from clara_benchmark.report import inputs as I
+
+    log_dir = config.run_log_dir or default_log_dir
+    if log_dir is None:
+        notes.append(("info", "run history left out: no log directory given"))
+        return [], None
+    candidate = Path(log_dir) / "main.log"
+    if not candidate.is_file():
+        notes.append(("warn", f"run history left out: no main.log in {log_dir}"))
+        return [], None
+    return I.read_runs(candidate), candidate
+
+
+def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _Inputs:
+    from clara_benchmark.report import inputs as I
+
+    notes: list[tuple[str, str]] = []
+    scores, wrss = _load_scores(config, notes)
+    failures = []
+    f = I.newest(Path(config.score_dir), "failures").get("failures")
+    if f:
+        failures.append(("score", I.read_table(f, I.FAILURE_COLUMNS, "failures")))
+    sim = _load_sim(config, notes, failures)
     for t in [*scores.values(), wrss, sim]:
         if t is not None and t.dropped:
             notes.append(
@@ -236,60 +284,25 @@ def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _In
                     "(CLARA's logging bug wrote such rows)",
                 )
             )
-
-    recall = None
-    if config.evaluate_path is not None:
-        path = I.find_evaluate_csv(Path(config.evaluate_path))
-        if path is None:
-            notes.append(
-                (
-                    "warn",
-                    f"injection–recovery section left out: no recall CSV at {config.evaluate_path}",
-                )
-            )
-        else:
-            recall = I.read_recall_grid(path)
-
+    recall = _load_recall(config, notes)
     truth = I.read_truth(Path(config.truth_csv)) if config.truth_csv is not None else None
     reference = None
     if config.reference_labels_csv is not None:
         reference = I.read_reference_labels(Path(config.reference_labels_csv))
-
-    runs, main_log = [], None
-    log_dir = config.run_log_dir or default_log_dir
-    if log_dir is None:
-        notes.append(("info", "run history left out: no log directory given"))
-    else:
-        candidate = Path(log_dir) / "main.log"
-        if candidate.is_file():
-            main_log = candidate
-            runs = I.read_runs(candidate)
-        else:
-            notes.append(("warn", f"run history left out: no main.log in {log_dir}"))
-    log.log(
-        "report inputs: "
-        + "; ".join(
-            [f"{m}={t.source.path}" for m, t in scores.items()]
-            + ([f"wrss={wrss.source.path}"] if wrss else [])
-            + ([f"sim={sim.source.path}"] if sim else [])
-            + ([f"recall={recall.source}"] if recall else [])
-            + ([f"main.log={main_log}"] if main_log else [])
-            + ([f"truth={truth.path} (joined on {truth.key})"] if truth else [])
-            + ([f"reference labels={config.reference_labels_csv}"] if reference is not None else [])
-        )
+    runs, main_log = _load_runs(config, default_log_dir, notes)
+    used = (
+        [f"{m}={t.source.path}" for m, t in scores.items()]
+        + ([f"wrss={wrss.source.path}"] if wrss else [])
+        + ([f"sim={sim.source.path}"] if sim else [])
+        + ([f"recall={recall.source}"] if recall else [])
+        + ([f"main.log={main_log}"] if main_log else [])
+        + ([f"truth={truth.path} (joined on {truth.key})"] if truth else [])
+        + ([f"reference labels={config.reference_labels_csv}"] if reference is not None else [])
     )
+    log.log("report inputs: " + "; ".join(used))
+    reference_path = Path(config.reference_labels_csv) if reference is not None else None
     return _Inputs(
-        scores,
-        wrss,
-        failures,
-        sim,
-        recall,
-        runs,
-        notes,
-        main_log,
-        truth,
-        reference,
-        Path(config.reference_labels_csv) if reference is not None else None,
+        scores, wrss, failures, sim, recall, runs, notes, main_log, truth, reference, reference_path
     )
 
 
@@ -322,7 +335,7 @@ def _candidates(source: str, inp: _Inputs):
             {
                 "filename": w["filename"],
                 "tic": w["tic_p3"],
-                "wrss_norm": w["score_weighted_root_sumnorm"],
+                "wrss_norm": w[products.WRSS_NORM],
                 "wrss": w["score_weighted_root_sum"],
                 "p3": w["anomaly_score_p3"],
                 "p9": w["anomaly_score_p9"],
@@ -335,7 +348,7 @@ def _candidates(source: str, inp: _Inputs):
         frame = frame[frame[source] > 0].sort_values([source, "filename"], ascending=[False, True])
         if inp.wrss is not None:
             w = inp.wrss.frame.drop_duplicates("filename", keep="last").set_index("filename")
-            frame["wrss_norm"] = frame["filename"].map(w["score_weighted_root_sumnorm"])
+            frame["wrss_norm"] = frame["filename"].map(w[products.WRSS_NORM])
             frame["wrss"] = frame["filename"].map(w["score_weighted_root_sum"])
     for model, table in inp.scores.items():
         if model not in frame.columns:
@@ -395,14 +408,10 @@ def _class_order(counts) -> list[str]:
     return sorted(counts.index, key=lambda c: (not is_planet(c), -int(counts[c]), str(c)))
 
 
-def _truth_view(inp: _Inputs, ranked, top) -> TruthView:
-    """Join every scored light curve to the truth (by file name or TIC id) and count, per true class, how
-    many scored above 0 in each model, were ranked, made the top N, and got which similarity label."""
+def _scored_stars(inp: _Inputs, ranked, top):
+    """Every scored light curve once, with each model's score, WRSS, rank, top-N flag and sim labels."""
     import pandas as pd
 
-    from clara_benchmark.report.inputs import is_planet
-
-    truth = inp.truth
     parts = [t.frame[["filename", "tic"]] for t in inp.scores.values()]
     if inp.wrss is not None:
         parts.append(inp.wrss.frame[["filename", "tic_p3"]].rename(columns={"tic_p3": "tic"}))
@@ -413,7 +422,7 @@ def _truth_view(inp: _Inputs, ranked, top) -> TruthView:
         stars[model] = stars["filename"].map(by)
     if inp.wrss is not None:
         by = inp.wrss.frame.drop_duplicates("filename", keep="last").set_index("filename")
-        stars["wrss_norm"] = stars["filename"].map(by["score_weighted_root_sumnorm"])
+        stars["wrss_norm"] = stars["filename"].map(by[products.WRSS_NORM])
     stars["rank"] = stars["filename"].map(ranked.set_index("filename")["rank"])
     stars["in_top"] = stars["filename"].isin(top["filename"])
     if inp.sim is not None:
@@ -422,12 +431,15 @@ def _truth_view(inp: _Inputs, ranked, top) -> TruthView:
             stars[col] = stars["filename"].map(sim[col])
     if inp.reference is not None:
         stars["reference_label"] = _reference_label(inp.reference, stars["filename"], stars["tic"])
-    n_scored = len(stars)
-    stars["class"] = truth.lookup(stars["filename"], stars["tic"])["class"]
-    matched = stars[stars["class"].notna()].reset_index(drop=True)
+    return stars
 
-    tframe = truth.frame
-    if truth.key == "filename":
+
+def _per_class(inp: _Inputs, stars, matched):
+    """One row per true class: how many were in the truth, scored, above 0 per model, ranked, in the top."""
+    import pandas as pd
+
+    tframe = inp.truth.frame
+    if inp.truth.key == "filename":
         scored_key = tframe["filename"].isin(stars["filename"])
     else:
         scored_key = tframe["tic_id"].isin(stars["tic"].dropna())
@@ -452,42 +464,49 @@ def _truth_view(inp: _Inputs, ranked, top) -> TruthView:
         if inp.reference is not None:
             row["in_reference"] = int(part["reference_label"].notna().sum())
         rows.append(row)
-    per_class = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
 
+
+def _truth_planets(inp: _Inputs, matched):
+    """Every planet of the truth with its light curve's columns when scored, ranked first (best first)."""
+    from clara_benchmark.report.inputs import is_planet
+
+    truth, tframe = inp.truth, inp.truth.frame
     reasons = {}  # why a light curve of the truth was never scored
     for source, table in inp.failures:
         if source == "score":
             reasons.update(zip(table.frame["filename"], table.frame["reason"]))
     planet_rows = tframe[tframe["class"].map(is_planet)]
-    on = dict(left_on="filename", right_on="filename") if truth.key == "filename" else {}
-    if truth.key == "tic_id":
-        on = dict(left_on="tic_id", right_on="tic")
+    on = dict(left_on="tic_id", right_on="tic") if truth.key == "tic_id" else dict(on="filename")
     planets = planet_rows.merge(matched.drop(columns=["class"]).assign(scored=True), how="left", **on)
     planets["scored"] = planets["scored"].astype("boolean").fillna(False).astype(bool)
     planets["in_top"] = planets["in_top"].astype("boolean").fillna(False).astype(bool)
-    if truth.key == "filename":
-        planets["failure"] = planets["filename"].map(reasons)
-    else:
-        planets["failure"] = None
+    planets["failure"] = planets["filename"].map(reasons) if truth.key == "filename" else None
     order, ascending = ["rank"], [True]  # ranked first (best first), then the easiest to detect
     if "snr" in planets.columns:
         order.append("snr")
         ascending.append(False)
     order.append(truth.key)
     ascending.append(True)
-    planets = planets.sort_values(order, ascending=ascending, na_position="last").reset_index(drop=True)
+    return planets.sort_values(order, ascending=ascending, na_position="last").reset_index(drop=True)
 
-    top_classes = truth.lookup(top["filename"], top["tic"])["class"].fillna("not in the truth")
-    top_by_class = top_classes.value_counts()
-    top_by_class = {c: int(top_by_class[c]) for c in _class_order(top_by_class)}
+
+def _truth_view(inp: _Inputs, ranked, top) -> TruthView:
+    """Join every scored light curve to the truth (by file name or TIC id) and count, per true class, how
+    many scored above 0 in each model, were ranked, made the top N, and got which similarity label."""
+    stars = _scored_stars(inp, ranked, top)
+    stars["class"] = inp.truth.lookup(stars["filename"], stars["tic"])["class"]
+    matched = stars[stars["class"].notna()].reset_index(drop=True)
+    top_classes = inp.truth.lookup(top["filename"], top["tic"])["class"].fillna("not in the truth")
+    counts = top_classes.value_counts()
     return TruthView(
-        truth=truth,
+        truth=inp.truth,
         stars=matched,
-        per_class=per_class,
-        planets=planets,
-        top_by_class=top_by_class,
-        n_scored=n_scored,
-        unmatched_scored=n_scored - len(matched),
+        per_class=_per_class(inp, stars, matched),
+        planets=_truth_planets(inp, matched),
+        top_by_class={c: int(counts[c]) for c in _class_order(counts)},
+        n_scored=len(stars),
+        unmatched_scored=len(stars) - len(matched),
         models=list(inp.scores),
         top_n=len(top),
         has_wrss=inp.wrss is not None,
@@ -566,10 +585,53 @@ def _progress(ctx, total: int):
     return ctx.progress(total=total, desc="thumbnails", unit="lc")
 
 
+def _histograms(inp: _Inputs, out_dir: Path, written: set[str]) -> list[tuple[str, str]]:
+    from clara_benchmark.report import plots
+
+    histograms = []
+    for model, table in inp.scores.items():
+        png = plots.score_histogram(
+            table.frame["anomaly_score"].to_numpy(dtype=float),
+            f"{model.upper()} anomaly scores",
+            plots.COLORS[model],
+        )
+        histograms.append((model, _write_png(out_dir, f"{IMG_DIR}/hist_{model}.png", png, written)))
+    if inp.wrss is not None:
+        png = plots.score_histogram(
+            inp.wrss.frame[products.WRSS_NORM].to_numpy(dtype=float),
+            "WRSS (normalised), P3 & P9 > 0",
+            plots.COLORS["wrss"],
+            xlabel=products.WRSS_NORM,
+        )
+        histograms.append(("wrss", _write_png(out_dir, f"{IMG_DIR}/hist_wrss.png", png, written)))
+    return histograms
+
+
+def _heatmaps(inp: _Inputs, out_dir: Path, written: set[str]) -> list:
+    from clara_benchmark.report import plots
+
+    heatmaps = []
+    if inp.recall is not None:
+        r = inp.recall
+        for i, (model, grid) in enumerate(r.grids.items()):
+            title = f"Recall, {model.upper()}" if model else "Recall per grid cell"
+            png = plots.recall_heatmap(grid, r.depth_column, r.period_column, title)
+            heatmaps.append((model, _write_png(out_dir, f"{IMG_DIR}/recall_{i}.png", png, written), grid))
+    return heatmaps
+
+
+def _remove_stale_figures(out_dir: Path, written: set[str]) -> None:
+    """Figures of an earlier report in the same folder would only confuse: remove them, but only files
+    named as this command names its figures; anything else in img/ is the user's and stays."""
+    for old in (out_dir / IMG_DIR).glob("*.png"):
+        if OWN_FIGURE.match(old.name) and f"{IMG_DIR}/{old.name}" not in written:
+            old.unlink(missing_ok=True)
+
+
 def build_report(config: ReportConfig, ctx=None, default_log_dir: Path | None = None) -> ReportResult:
     """Read the run's outputs, draw the figures and write ``<output_dir>/index.html`` (atomically, last)."""
     from clara_benchmark import __version__
-    from clara_benchmark.report import plots, sections
+    from clara_benchmark.report import sections
     from clara_benchmark.report.html import page
     from clara_benchmark.utils.io import atomic_write_text
 
@@ -600,51 +662,9 @@ def build_report(config: ReportConfig, ctx=None, default_log_dir: Path | None = 
     log.log(f"ranked {len(ranked)} candidates by {source}; drawing {len(top)}")
     thumbs = _thumbnails(config, top, out_dir, written, ctx, notes)
 
-    histograms = []
-    for model, table in inp.scores.items():
-        rel = _write_png(
-            out_dir,
-            f"{IMG_DIR}/hist_{model}.png",
-            plots.score_histogram(
-                table.frame["anomaly_score"].to_numpy(dtype=float),
-                f"{model.upper()} anomaly scores",
-                plots.COLORS[model],
-            ),
-            written,
-        )
-        histograms.append((model, rel))
-    if inp.wrss is not None:
-        rel = _write_png(
-            out_dir,
-            f"{IMG_DIR}/hist_wrss.png",
-            plots.score_histogram(
-                inp.wrss.frame["score_weighted_root_sumnorm"].to_numpy(dtype=float),
-                "WRSS (normalised), P3 & P9 > 0",
-                plots.COLORS["wrss"],
-                xlabel="score_weighted_root_sumnorm",
-            ),
-            written,
-        )
-        histograms.append(("wrss", rel))
-
-    heatmaps = []
-    if inp.recall is not None:
-        r = inp.recall
-        for i, (model, grid) in enumerate(r.grids.items()):
-            title = f"Recall, {model.upper()}" if model else "Recall per grid cell"
-            rel = _write_png(
-                out_dir,
-                f"{IMG_DIR}/recall_{i}.png",
-                plots.recall_heatmap(grid, r.depth_column, r.period_column, title),
-                written,
-            )
-            heatmaps.append((model, rel, grid))
-
-    # stale figures of an earlier report in the same folder would only confuse: remove them, but only files
-    # named as this command names its figures; anything else in img/ is the user's and stays
-    for old in (out_dir / IMG_DIR).glob("*.png"):
-        if OWN_FIGURE.match(old.name) and f"{IMG_DIR}/{old.name}" not in written:
-            old.unlink(missing_ok=True)
+    histograms = _histograms(inp, out_dir, written)
+    heatmaps = _heatmaps(inp, out_dir, written)
+    _remove_stale_figures(out_dir, written)
 
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
     body, nav = sections.render_all(

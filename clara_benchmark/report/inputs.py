@@ -15,30 +15,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clara_benchmark import products
 from clara_benchmark.exceptions import ClaraError, ReportInputError  # noqa: F401 (re-exported)
 
-MODELS = ("p3", "p5", "p9")
-TIMESTAMP = r"(\d{8}_\d{6})"
-PATTERNS = {
-    "scores": re.compile(rf"^anomaly_scores_(p3|p5|p9)_{TIMESTAMP}\.csv$"),
-    "wrss": re.compile(rf"^wrss_p3p9_{TIMESTAMP}\.csv$"),
-    "failures": re.compile(rf"^failures_{TIMESTAMP}\.csv$"),
-    "sim": re.compile(rf"^cosine_similarity_scores_{TIMESTAMP}\.csv$"),
-    "sim_failures": re.compile(rf"^cosine_similarity_failures_{TIMESTAMP}\.csv$"),
+MODELS = products.MODELS
+TIMESTAMP = rf"({products.TIMESTAMP})"
+#: the outputs a report reads (names and columns owned by products.py)
+PRODUCTS = {
+    "scores": products.SCORES,
+    "wrss": products.WRSS,
+    "failures": products.FAILURES,
+    "sim": products.SIM,
+    "sim_failures": products.SIM_FAILURES,
 }
-SCORE_COLUMNS = {"tic": "int", "filename": "str", "anomaly_score": "num"}
-WRSS_COLUMNS = {
-    "tic_p3": "int",
-    "filename": "str",
-    "anomaly_score_p3": "num",
-    "tic_p9": "int",
-    "anomaly_score_p9": "num",
-    "score_weighted_root_sum": "num",
-    "score_weighted_root_sumnorm": "num",
-}
-FAILURE_COLUMNS = {"filename": "str", "reason": "str"}  # score's failures_<ts>.csv; sim's adds "path"
+SCORE_COLUMNS = dict(zip(products.SCORE_COLUMNS, ("int", "str", "num")))
+WRSS_COLUMNS = dict(zip(products.WRSS_COLUMNS, ("int", "str", "num", "int", "num", "num", "num")))
+FAILURE_COLUMNS = dict.fromkeys(products.FAILURE_COLUMNS, "str")  # score's failures; sim's adds "path"
 SIM_COLUMNS = {"filename": "str", "matched_label": "str", "label_group": "str", "similarity_score": "num"}
-LABEL_GROUPS = ("planet_like", "binary_star", "stellar", "outlier", "unclassified")
+LABEL_GROUPS = products.LABEL_GROUPS
 MISSING_WORDS = {"", "none", "nan", "null", "na", "n/a"}
 
 
@@ -68,17 +62,10 @@ def newest(directory: Path, kind: str) -> dict[str, Found]:
 
     Hidden files (``.name.tmp`` of an atomic write in progress) never match the patterns.
     """
-    pattern = PATTERNS[kind]
     best: dict[str, Found] = {}
-    if not directory.is_dir():
-        return best
-    for path in directory.iterdir():
-        m = pattern.match(path.name)
-        if not m or not path.is_file():
-            continue
-        key, stamp = (m.group(1), m.group(2)) if kind == "scores" else (kind, m.group(1))
-        if key not in best or stamp > best[key].timestamp:
-            best[key] = Found(path, stamp)
+    for path, fields in PRODUCTS[kind].find(directory):  # oldest first: the newest of each key wins
+        if path.is_file():
+            best[fields.get("model", kind)] = Found(path, fields["ts"])
     return best
 
 
@@ -103,8 +90,14 @@ def _read_text_csv(path: Path, what: str) -> pd.DataFrame:
     return frame
 
 
-def read_table(found: Found, columns: dict[str, str], what: str) -> Table:
-    """Read a CSV and check it has ``columns`` ({name: "str" | "num" | "int"}); raise naming the file."""
+def read_table(found: Found, columns: dict[str, str], what: str, unique: str | None = None) -> Table:
+    """Read a CSV and check it has ``columns`` ({name: "str" | "num" | "int"}); raise naming the file.
+
+    A row with no value in any of ``columns`` (CLARA's logging bug wrote "None,None,None" rows) is dropped
+    and counted; a row that has some values but no number in a "num" column (``nan``, empty, "None") is
+    refused, naming its line: a score that is not a number is no result. With ``unique`` (a column), a value
+    on two rows (a light curve scored twice, a duplicated row) is refused, naming both lines.
+    """
     path = found.path
     frame = _read_text_csv(path, what)
     missing = [c for c in columns if c not in frame.columns]
@@ -114,43 +107,64 @@ def read_table(found: Found, columns: dict[str, str], what: str) -> Table:
             f"{path}: not a {what} CSV: missing column(s) {', '.join(missing)} "
             f"(found: {found_cols}; expected: {','.join(columns)})"
         )
-    dropped = 0
-    keep = np.ones(len(frame), dtype=bool)
+    raw = {name: frame[name].astype(str).str.strip() for name in columns}
+    absent = {name: text.str.lower().isin(MISSING_WORDS).to_numpy() for name, text in raw.items()}
+    empty_row = np.logical_and.reduce(list(absent.values()))  # CLARA's None rows
     for name, kind in columns.items():
-        raw = frame[name].astype(str).str.strip()
         if kind == "str":
-            frame[name] = raw
+            frame[name] = raw[name]
             continue
-        absent = raw.str.lower().isin(MISSING_WORDS).to_numpy()
-        values = pd.to_numeric(raw.where(~absent), errors="coerce")
-        bad = values.isna().to_numpy() & ~absent
+        values = pd.to_numeric(raw[name].where(~absent[name]), errors="coerce")
+        bad = values.isna().to_numpy() & ~absent[name]
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ReportInputError(
-                f"{path}: line {_line_of(i)}: column {name} must be a number, got {raw.iloc[i]!r}"
+                f"{path}: line {_line_of(i)}: column {name} must be a number, got {raw[name].iloc[i]!r}"
             )
         if kind == "num":
-            finite = np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)) | absent
+            no_value = absent[name] & ~empty_row
+            if no_value.any():
+                i = int(np.flatnonzero(no_value)[0])
+                raise ReportInputError(
+                    f"{path}: line {_line_of(i)}: column {name} has no value ({raw[name].iloc[i]!r}); "
+                    f"a row without a score is not a result ({int(no_value.sum())} such line(s))"
+                )
+            finite = np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)) | absent[name]
             if not finite.all():
                 i = int(np.flatnonzero(~finite)[0])
                 raise ReportInputError(f"{path}: line {_line_of(i)}: column {name} is not finite")
         if kind == "int":
-            whole = (values == values.round()).to_numpy() | absent
+            whole = (values == values.round()).to_numpy() | absent[name]
             if not whole.all():
                 i = int(np.flatnonzero(~whole)[0])
                 raise ReportInputError(
-                    f"{path}: line {_line_of(i)}: column {name} must be a whole number, got {raw.iloc[i]!r}"
+                    f"{path}: line {_line_of(i)}: column {name} must be a whole number, got {raw[name].iloc[i]!r}"
                 )
         frame[name] = values
-        if kind == "num":
-            keep &= ~absent
-    if not keep.all():
-        dropped = int((~keep).sum())
-        frame = frame[keep].reset_index(drop=True)
+    if unique is not None:
+        _refuse_repeats(path, frame[unique], ~empty_row, unique)
+    dropped = int(empty_row.sum()) if any(k == "num" for k in columns.values()) else 0
+    if dropped:
+        frame = frame[~empty_row].reset_index(drop=True)
     for name, kind in columns.items():
         if kind == "int":
             frame[name] = frame[name].astype("Int64")
     return Table(found, frame, dropped)
+
+
+def _refuse_repeats(path: Path, column: pd.Series, rows: np.ndarray, name: str) -> None:
+    """Refuse a value of ``column`` found on two of ``rows``, naming its lines."""
+    values = column[rows]
+    repeated = values.duplicated(keep=False)
+    if not repeated.any():
+        return
+    first = values[repeated].iloc[0]
+    lines = [_line_of(i) for i in np.flatnonzero((column == first).to_numpy() & rows)]
+    n = int(values[repeated].nunique())
+    raise ReportInputError(
+        f"{path}: {name} {first} appears on lines {', '.join(map(str, lines[:5]))} (one row per light "
+        f"curve; {n} such {name}(s))"
+    )
 
 
 #: how far outside [low, high] a value may lie and still count as inside: ``score`` min-max scales WRSS with

@@ -6,6 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from clara_benchmark import products
+from clara_benchmark.products import LABEL_GROUPS
 from clara_benchmark.report.html import (
     Col,
     badge,
@@ -23,10 +25,10 @@ from clara_benchmark.report.html import (
     table,
     truth_chip,
 )
-from clara_benchmark.report.inputs import LABEL_GROUPS, is_planet
+from clara_benchmark.report.inputs import is_planet
 
 RANK_LABELS = {
-    "wrss": "WRSS (score_weighted_root_sumnorm: 0.8·√P3 + 0.2·√P9, min-max scaled)",
+    "wrss": f"WRSS ({products.WRSS_NORM}: 0.8·√P3 + 0.2·√P9, min-max scaled)",
     "p3": "P3 anomaly score",
     "p5": "P5 anomaly score",
     "p9": "P9 anomaly score",
@@ -101,7 +103,8 @@ def _producing_run(runs, stamp_when, command: str):
 # --------------------------------------------------------------------------------------------- summary
 
 
-def summary_section(inputs, ranked, notes_list, truth=None) -> str:
+def _summary_cards(inputs, truth) -> tuple[list, bool]:
+    """The summary's cards, and whether a failures file of score was found."""
     items = []
     score_failures = [t for src, t in inputs.failures if src == "score"]
     n_fail = sum(len(t.frame) for t in score_failures)  # sim's failures are not scoring attempts
@@ -148,11 +151,20 @@ def summary_section(inputs, ranked, notes_list, truth=None) -> str:
             ranks = truth.planets["rank"].dropna()
             best = f" · best #{int(ranks.min())}" if len(ranks) else ""
             items.append((f"planets in top {truth.top_n:,}", f"{k:,}", f"of {n:,} in the truth{best}"))
-    body = cards(items)
-    body += notes(notes_list)
-    if not score_failures:
-        body += notes([("info", "no failures file found next to the scores")])
+    return items, bool(score_failures)
 
+
+def _file_row(kind: str, path, when: str, rows: int) -> dict:
+    return {
+        "kind": kind,
+        "file": str(path),
+        "file__html": f"<code>{esc(path)}</code>",
+        "when": when,
+        "rows": rows,
+    }
+
+
+def _input_files_table(inputs) -> str:
     rows = []
     for kind, t in [(f"scores {m.upper()}", t) for m, t in inputs.scores.items()] + [
         ("WRSS", inputs.wrss),
@@ -161,15 +173,7 @@ def summary_section(inputs, ranked, notes_list, truth=None) -> str:
     ]:
         if t is None:
             continue
-        rows.append(
-            {
-                "kind": kind,
-                "file": str(t.source.path),
-                "file__html": f"<code>{esc(t.source.path)}</code>",
-                "when": t.source.when.strftime("%Y-%m-%d %H:%M:%S"),
-                "rows": len(t.frame),
-            }
-        )
+        rows.append(_file_row(kind, t.source.path, t.source.when.strftime("%Y-%m-%d %H:%M:%S"), len(t.frame)))
     for kind, path, n in (
         ("truth", inputs.truth.path if inputs.truth is not None else None, 0),
         ("reference labels", inputs.reference_path, 0),
@@ -177,26 +181,11 @@ def summary_section(inputs, ranked, notes_list, truth=None) -> str:
         if path is None:
             continue
         n = len(inputs.truth.frame) if kind == "truth" else len(inputs.reference)
-        rows.append(
-            {
-                "kind": kind,
-                "file": str(path),
-                "file__html": f"<code>{esc(path)}</code>",
-                "when": "",
-                "rows": n,
-            }
-        )
+        rows.append(_file_row(kind, path, "", n))
     if inputs.recall is not None:
-        rows.append(
-            {
-                "kind": "injection–recovery",
-                "file": str(inputs.recall.source),
-                "file__html": f"<code>{esc(inputs.recall.source)}</code>",
-                "when": "",
-                "rows": sum(g.size for g in inputs.recall.grids.values()),
-            }
-        )
-    body += "<h3>Input files</h3>" + table(
+        n = sum(g.size for g in inputs.recall.grids.values())
+        rows.append(_file_row("injection–recovery", inputs.recall.source, "", n))
+    return "<h3>Input files</h3>" + table(
         [
             Col("kind", "kind", "text"),
             Col("file", "file", "text"),
@@ -206,6 +195,14 @@ def summary_section(inputs, ranked, notes_list, truth=None) -> str:
         rows,
         table_id="inputs",
     )
+
+
+def summary_section(inputs, ranked, notes_list, truth=None) -> str:
+    items, have_failures = _summary_cards(inputs, truth)
+    body = cards(items) + notes(notes_list)
+    if not have_failures:
+        body += notes([("info", "no failures file found next to the scores")])
+    body += _input_files_table(inputs)
     return section("summary", "Run summary", body)
 
 
@@ -228,7 +225,7 @@ def candidates_section(rank_source, ranked, top, thumbs, inputs) -> str:
         Col("tic", "star", "num", title="TIC id (sorts by TIC) and file name", css="file"),
     ]
     for key, label, title in (
-        ("wrss_norm", "WRSS norm", "score_weighted_root_sumnorm"),
+        ("wrss_norm", "WRSS norm", products.WRSS_NORM),
         ("wrss", "WRSS", "score_weighted_root_sum = 0.8·√P3 + 0.2·√P9"),
         ("p3", "P3", "P3 anomaly score"),
         ("p5", "P5", "P5 anomaly score"),
@@ -298,34 +295,7 @@ def _count_html(k: int, of: int) -> str:
     return f"{k:,}{pct}"
 
 
-def recovery_section(truth, rank_source: str) -> str:
-    t = truth.truth
-    source = "filename" if t.key == "filename" else "TIC id"
-    lead = (
-        f"The stars' true classes from {Path(t.path).name} (joined to the scored light curves by {source}) "
-        f"against what the pipeline made of them. Percentages are of the scored light curves of each class."
-    )
-    if not truth.matched:
-        text = (
-            f"{t.path} matches none of the {truth.n_scored:,} scored light curves (joined on {t.key}): "
-            "is it the truth of another sector or run?"
-        )
-        return section("truth", "Recovery against the truth", notes([("warn", text)]), lead)
-    extra = []
-    if truth.unmatched_scored:
-        extra.append(
-            ("info", f"{truth.unmatched_scored:,} scored light curve(s) are not in the truth CSV (left out)")
-        )
-    not_scored = int(truth.per_class["not_scored"].sum())
-    if not_scored:
-        extra.append(("info", f"{not_scored:,} star(s) of the truth CSV have no score (failed or not run)"))
-    body = notes(extra)
-
-    chips = "".join(truth_chip(c, f"{c}: {n:,}") for c, n in truth.top_by_class.items())
-    body += (
-        f'<h3>The top {truth.top_n:,} candidates by true class</h3><div class="chips">{chips or "none"}</div>'
-    )
-
+def _truth_class_table(truth, rank_source: str) -> str:
     pc = truth.per_class
     ranked_label = "WRSS candidates" if rank_source == "wrss" else f"ranked ({rank_source.upper()} > 0)"
     cols = [
@@ -357,61 +327,96 @@ def recovery_section(truth, rank_source: str) -> str:
             row[c.key] = value
             row[f"{c.key}__html"] = _count_html(value, r["scored"])
         rows.append(row)
-    body += "<h3>Per true class</h3>" + table(cols, rows, table_id="truth-classes")
+    return "<h3>Per true class</h3>" + table(cols, rows, table_id="truth-classes")
 
+
+def _planet_table(truth, rank_source: str) -> str:
     planets = truth.planets
-    if len(planets):
-        shown = planets.head(MAX_PLANET_ROWS)
-        extras = [c for c in ("depth_ppm", "period_days", "duration_hours", "snr") if c in planets.columns]
-        pcols = [Col("tic", "star", "num", css="file")]
-        labels = {
-            "depth_ppm": ("depth (ppm)", lambda v: "–" if is_missing(v) else f"{round(float(v)):,}"),
-            "period_days": ("period", None),
-            "duration_hours": ("duration (h)", lambda v: fmt_num(v, 2)),
-            "snr": ("SNR", lambda v: fmt_num(v, 1)),
-        }
-        for c in extras:
-            label, fmt = labels[c]
-            pcols.append(Col(c, label, fmt=fmt, css="num", title=f"injected {c}"))
-        pcols.append(Col("rank", "rank", fmt=fmt_int, css="num", title="rank by " + rank_source))
-        score_cols = (["wrss_norm"] if truth.has_wrss else []) + truth.models
-        for c in score_cols:
-            title = "score_weighted_root_sumnorm" if c == "wrss_norm" else f"{c.upper()} anomaly score"
-            pcols.append(
-                Col(c, "WRSS norm" if c == "wrss_norm" else c.upper(), fmt=fmt_num, css="num", title=title)
-            )
-        pcols.append(Col("label_group", "label", "text", title="similarity label, or why there is none"))
-        prow = []
-        for r in shown.to_dict("records"):
-            row = dict(r)
-            tic = r.get("tic") if not is_missing(r.get("tic")) else r.get("tic_id")
-            row["tic"] = None if is_missing(tic) else tic
-            name = r.get("filename")
-            row["tic__html"] = _tic_html(tic, "" if is_missing(name) else name)
-            if "period_days" in r:
-                row["period_days__html"] = _period_html(r["period_days"])
-            rank = r.get("rank")
-            if not is_missing(rank) and bool(r.get("in_top")):
-                row["rank__html"] = f'<a href="#cand-{int(rank)}">#{int(rank)}</a>'
-            if not bool(r.get("scored")):
-                why = r.get("failure")
-                text = f"not scored: {why}" if not is_missing(why) else "not scored"
-                row["label_group__html"] = f'<span class="fname">{esc(text)}</span>'
-            elif truth.has_sim or truth.has_reference:
-                ranked = not is_missing(rank)
-                unranked = f"not ranked ({'P3 or P9' if rank_source == 'wrss' else rank_source.upper()} = 0)"
-                why = "not in the similarity output" if ranked else unranked
-                row["label_group__html"] = _label_html(r, why)
-            else:
-                row["label_group__html"] = '<span class="fname">no similarity run</span>'
-            prow.append(row)
-        in_top = int(planets["in_top"].sum())
-        caption = f"showing {len(shown):,} of {len(planets):,}" if len(planets) > len(shown) else ""
-        body += (
-            f'<h3>Injected planets <span class="lead">{in_top:,} of {len(planets):,} in the top '
-            f"{truth.top_n:,}; ranked first, then by SNR</span></h3>"
+    if not len(planets):
+        return ""
+    shown = planets.head(MAX_PLANET_ROWS)
+    extras = [c for c in ("depth_ppm", "period_days", "duration_hours", "snr") if c in planets.columns]
+    pcols = [Col("tic", "star", "num", css="file")]
+    labels = {
+        "depth_ppm": ("depth (ppm)", lambda v: "–" if is_missing(v) else f"{round(float(v)):,}"),
+        "period_days": ("period", None),
+        "duration_hours": ("duration (h)", lambda v: fmt_num(v, 2)),
+        "snr": ("SNR", lambda v: fmt_num(v, 1)),
+    }
+    for c in extras:
+        label, fmt = labels[c]
+        pcols.append(Col(c, label, fmt=fmt, css="num", title=f"injected {c}"))
+    pcols.append(Col("rank", "rank", fmt=fmt_int, css="num", title="rank by " + rank_source))
+    score_cols = (["wrss_norm"] if truth.has_wrss else []) + truth.models
+    for c in score_cols:
+        title = products.WRSS_NORM if c == "wrss_norm" else f"{c.upper()} anomaly score"
+        pcols.append(
+            Col(c, "WRSS norm" if c == "wrss_norm" else c.upper(), fmt=fmt_num, css="num", title=title)
         )
-        body += table(pcols, prow, table_id="truth-planets", caption=caption)
+    pcols.append(Col("label_group", "label", "text", title="similarity label, or why there is none"))
+    prow = []
+    for r in shown.to_dict("records"):
+        row = dict(r)
+        tic = r.get("tic") if not is_missing(r.get("tic")) else r.get("tic_id")
+        row["tic"] = None if is_missing(tic) else tic
+        name = r.get("filename")
+        row["tic__html"] = _tic_html(tic, "" if is_missing(name) else name)
+        if "period_days" in r:
+            row["period_days__html"] = _period_html(r["period_days"])
+        rank = r.get("rank")
+        if not is_missing(rank) and bool(r.get("in_top")):
+            row["rank__html"] = f'<a href="#cand-{int(rank)}">#{int(rank)}</a>'
+        if not bool(r.get("scored")):
+            why = r.get("failure")
+            text = f"not scored: {why}" if not is_missing(why) else "not scored"
+            row["label_group__html"] = f'<span class="fname">{esc(text)}</span>'
+        elif truth.has_sim or truth.has_reference:
+            ranked = not is_missing(rank)
+            unranked = f"not ranked ({'P3 or P9' if rank_source == 'wrss' else rank_source.upper()} = 0)"
+            why = "not in the similarity output" if ranked else unranked
+            row["label_group__html"] = _label_html(r, why)
+        else:
+            row["label_group__html"] = '<span class="fname">no similarity run</span>'
+        prow.append(row)
+    in_top = int(planets["in_top"].sum())
+    caption = f"showing {len(shown):,} of {len(planets):,}" if len(planets) > len(shown) else ""
+    html = (
+        f'<h3>Injected planets <span class="lead">{in_top:,} of {len(planets):,} in the top '
+        f"{truth.top_n:,}; ranked first, then by SNR</span></h3>"
+    )
+    return html + table(pcols, prow, table_id="truth-planets", caption=caption)
+
+
+def recovery_section(truth, rank_source: str) -> str:
+    t = truth.truth
+    source = "filename" if t.key == "filename" else "TIC id"
+    lead = (
+        f"The stars' true classes from {Path(t.path).name} (joined to the scored light curves by {source}) "
+        f"against what the pipeline made of them. Percentages are of the scored light curves of each class."
+    )
+    if not truth.matched:
+        text = (
+            f"{t.path} matches none of the {truth.n_scored:,} scored light curves (joined on {t.key}): "
+            "is it the truth of another sector or run?"
+        )
+        return section("truth", "Recovery against the truth", notes([("warn", text)]), lead)
+    extra = []
+    if truth.unmatched_scored:
+        extra.append(
+            ("info", f"{truth.unmatched_scored:,} scored light curve(s) are not in the truth CSV (left out)")
+        )
+    not_scored = int(truth.per_class["not_scored"].sum())
+    if not_scored:
+        extra.append(("info", f"{not_scored:,} star(s) of the truth CSV have no score (failed or not run)"))
+    body = notes(extra)
+
+    chips = "".join(truth_chip(c, f"{c}: {n:,}") for c, n in truth.top_by_class.items())
+    body += (
+        f'<h3>The top {truth.top_n:,} candidates by true class</h3><div class="chips">{chips or "none"}</div>'
+    )
+
+    body += _truth_class_table(truth, rank_source)
+    body += _planet_table(truth, rank_source)
     return section("truth", "Recovery against the truth", body, lead)
 
 
@@ -434,7 +439,7 @@ def similarity_section(inputs, top, max_rows: int) -> str:
     chips = '<div class="chips">' + "".join(chip(g, f"{g}: {counts[g]:,}") for g in order) + "</div>"
     rank_of = dict(zip(top["filename"], top["rank"]))
     tic_col = _first_column(frame, ("tic", "tic_p3", "tic_id"))
-    wrss_col = _first_column(frame, ("score_weighted_root_sumnorm",))
+    wrss_col = _first_column(frame, (products.WRSS_NORM,))
     body = chips
     if frame.empty:
         body += notes([("info", "the similarity output has no rows")])

@@ -3,7 +3,9 @@
 ``write_sector(out_dir, n_stars, sector, seed)`` writes one ``tess<date>-s<sector>-<tic16>-<id>-s_lc.fits``
 per star with the HDUs, 20 columns (formats, units, display formats) and header keys of the real files, so
 every clara command reads them exactly like downloaded data, plus a ground-truth CSV (TIC id, file name,
-class, injected parameters).
+class, injected parameters). lightkurve reads them as SPOC light curves too (its detector wants TELESCOP
+TESS and "lightcurve" in CREATOR); what marks them as simulated is SPOC's own ``SIMDATA = T`` card in every
+HDU, ORIGIN ``clara (simulated)`` and CREATOR ``clara.synthetic SimulatedLightCurve``.
 
 What is simulated, and from what:
   - spacecraft-wide (the same cadences for every star of the sector): 2-min cadences over ~27.4 d, the
@@ -644,13 +646,13 @@ def _cards_primary(tl: SectorTimeline, star: dict, v: dict) -> list[tuple]:
         ("EXTNAME", "PRIMARY", "name of extension"),
         ("EXTVER", 1, "extension version number (not format version)"),
         ("SIMDATA", True, "file is based on simulated data"),
-        ("ORIGIN", "clara", "institution responsible for creating this file"),
+        ("ORIGIN", "clara (simulated)", "institution responsible for creating this file"),
         ("DATE", created, "file creation date."),
         ("TSTART", tl.tstart, "observation start time in TJD"),
         ("TSTOP", tl.tstop, "observation stop time in TJD"),
         ("DATE-OBS", _iso(tl.tstart), "TSTART as UTC calendar date"),
         ("DATE-END", _iso(tl.tstop), "TSTOP as UTC calendar date"),
-        ("CREATOR", "clara.synthetic.sector", "pipeline job and program use"),
+        ("CREATOR", "clara.synthetic SimulatedLightCurve", "pipeline job and program use"),
         ("PROCVER", "clara-sim-1", "SW version"),
         ("FILEVER", "1.0", "file format version"),
         ("TIMVERSN", "OGIP/93-003", "OGIP memo number for file format"),
@@ -882,9 +884,15 @@ def _fill(timeline: SectorTimeline, star: dict, columns: dict, values: dict) -> 
 
 
 def _write_fits(path: Path, hdul: fits.HDUList) -> None:
-    """Temporary file beside ``path`` renamed over it (``atomic_open``): a listing never shows half a file."""
+    """Temporary file beside ``path`` renamed over it (``atomic_open``): a listing never shows half a file.
+
+    The file is built in memory and written in one call: astropy writing into a file object turns a full
+    disk into an AttributeError (its free-space check expects a file name); this way it is an OutputError.
+    """
+    buffer = io.BytesIO()
+    hdul.writeto(buffer)
     with atomic_open(path, "wb") as fh:
-        hdul.writeto(fh)
+        fh.write(buffer.getbuffer())
 
 
 def simulate_star(timeline: SectorTimeline, star: dict, seed: int) -> tuple[fits.HDUList, dict]:

@@ -10,7 +10,6 @@ Outputs: per-injection scores CSV, per-cell recall CSV and one heat map per mode
 from __future__ import annotations
 
 import io
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +22,11 @@ from clara_benchmark.config import (
     executor_key,
     key,
     max_workers_key,
+    memory_problem,
     scheduler_address_key,
+    seed_key,
 )
-from clara_benchmark.utils.io import atomic_write_bytes, atomic_write_text, failure_rows, write_failures_csv
+from clara_benchmark.pipeline import item_key
 
 GRID_AXES = ("depth_ppm", "period_days", "duration_hours")
 DEFAULT_GRID = {
@@ -59,6 +60,10 @@ def parse_grid(grid: dict) -> dict[str, list[float]]:
     return out
 
 
+#: most grid cells evaluate takes: every host gets one injected copy (and 4000 features) per cell
+MAX_GRID_CELLS = 10_000
+
+
 def grid_cells(grid: dict[str, list[float]]) -> list[tuple[float, float, float]]:
     return [(d, p, w) for d in grid["depth_ppm"] for p in grid["period_days"] for w in grid["duration_hours"]]
 
@@ -68,10 +73,10 @@ class EvaluateConfig:
     """Config of ``evaluate``."""
 
     input_dirs: list[Path] = key(
-        "Directories of host light curves (quiet stars, real or simulated)",
+        "Host light curves (quiet stars, real or simulated): folders (searched recursively), files or globs",
         "list[path]",
         required=True,
-        exists="dir",
+        exists="input",
     )
     output_dir: Path = key(
         "Directory for the CSVs and heat maps (created when missing)", "path", required=True, exists="outdir"
@@ -90,7 +95,7 @@ class EvaluateConfig:
         'Injected shape: "batman" (limb-darkened) or "box"', "str", "batman", choices=("batman", "box")
     )
     threshold: float = key("An injection counts as recovered when its score is above this", "float", 0.0)
-    seed: int = key("Seed of the injected mid-transit times", "int", 42)
+    seed: int = seed_key("Seed of the injected mid-transit times")
     trust_pickles: bool = key(
         "Load .pkl models whose sha256 is not a known CLARA release (runs their code!)", "bool", False
     )
@@ -101,13 +106,30 @@ class EvaluateConfig:
 
     def check(self) -> str | None:
         try:
-            parse_grid(self.grid)
+            grid = parse_grid(self.grid)
         except ValueError as exc:
             return str(exc)
         stems = [Path(p).stem for p in self.model_paths]
         if len(set(stems)) != len(stems):
             return 'key "model_paths": two models have the same file name; rename one'
-        return None
+        shape = [len(grid[axis]) for axis in GRID_AXES]
+        n_cells = shape[0] * shape[1] * shape[2]
+        if n_cells > MAX_GRID_CELLS:
+            return (
+                f'key "grid" has {n_cells:,} cells ({" x ".join(map(str, shape))} depth x period x duration), '
+                f"more than clara's limit of {MAX_GRID_CELLS:,}"
+            )
+        # in flight: 2 tasks per worker, each batch_size hosts x (cells + 1) feature rows; kept: one score row
+        # (~1 KB as a dict, then a DataFrame row) per host, cell and model
+        hosts = self.max_hosts or self.batch_size
+        need = 2 * self.max_workers * self.batch_size * (n_cells + 1) * 4000 * 8.0
+        need += hosts * (n_cells + 1) * len(self.model_paths) * 1000.0
+        return memory_problem(
+            need,
+            f'key "grid" ({n_cells:,} cells) with batch_size {self.batch_size}, max_workers {self.max_workers} '
+            f"and {'max_hosts ' + str(self.max_hosts) if self.max_hosts else 'all hosts'}",
+            "use fewer grid cells, a smaller batch_size or fewer max_workers",
+        )
 
     def monitor_path(self) -> Path:
         return self.input_dirs[0]
@@ -141,38 +163,6 @@ def injection_times(t_first: float, cells, seed: int, host_index: int) -> list[f
     for i, (_, period, _) in enumerate(cells):
         rng = np.random.default_rng([seed, host_index, i])
         out.append(float(t_first + rng.uniform(0.0, period)))
-    return out
-
-
-def host_task(task: tuple) -> list[dict]:
-    """Worker task: for each (index, path) host, its baseline features and one row per injected cell."""
-    from clara_benchmark.features import FeatureError, clara4000
-    from clara_benchmark.lightcurve import LightCurveError, read_lightcurve
-
-    hosts, cells, seed, shape = task
-    out = []
-    for index, path in hosts:
-        try:
-            lc = read_lightcurve(path)
-            t_first = float(np.nanmin(lc.time)) if np.isfinite(lc.time).any() else 0.0
-            t0s = injection_times(t_first, cells, seed, index)
-            baseline = clara4000(lc.time, lc.flux)
-            injected = inject_and_extract(lc.time, lc.flux, cells, t0s, shape)
-        except LightCurveError as exc:
-            out.append({"path": str(path), "failure": exc.reason})
-            continue
-        except FeatureError as exc:
-            out.append({"path": str(path), "failure": f"features: {exc}"})
-            continue
-        out.append(
-            {
-                "path": str(path),
-                "tic_id": lc.tic_id,
-                "t0s": t0s,
-                "baseline": baseline,
-                "injected": injected,
-            }
-        )
     return out
 
 
@@ -261,125 +251,139 @@ def heatmap_png(summary: pd.DataFrame, model: str, n_hosts: int) -> bytes:
 # ------------------------------------------------------------------------------------------------ run
 
 
-def select_hosts(config: EvaluateConfig) -> list[Path]:
-    from clara_benchmark.inputs import find_lightcurves
+def load_evaluated_models(paths, trust_pickles: bool = False) -> dict:
+    """``{file stem: forest}`` of the model files to evaluate, each checked as a scoring model of any role."""
+    from clara_benchmark.modelio import load_scoring_model
 
-    files = find_lightcurves(config.input_dirs).files
-    if not files:
-        raise ClaraError(f"no .fits light curves in {', '.join(map(str, config.input_dirs))}")
-    if config.truth_csv is not None:
-        try:
-            truth = pd.read_csv(config.truth_csv)
-        except (OSError, ValueError) as exc:
-            raise ClaraError(f"{config.truth_csv}: cannot read truth CSV ({exc})") from None
-        if not {"filename", "class"} <= set(truth.columns):
-            raise ClaraError(f"{config.truth_csv}: a truth CSV needs 'filename' and 'class' columns")
-        quiet = set(truth.loc[truth["class"] == "quiet", "filename"].astype(str))
-        files = [f for f in files if f.name in quiet]
-        if not files:
-            raise ClaraError(f"{config.truth_csv}: none of its quiet stars is in the input directories")
-    return files[: config.max_hosts] if config.max_hosts else files
+    return {Path(path).stem: load_scoring_model(path, None, trust_pickles=trust_pickles)[0] for path in paths}
 
 
-def load_models(config: EvaluateConfig) -> dict:
-    from sklearn.ensemble import RandomForestClassifier
-
-    from clara_benchmark.features import N_FEATURES
-    from clara_benchmark.modelio import load_model
-
-    models = {}
-    for path in config.model_paths:
-        model, _ = load_model(path, trust_pickles=config.trust_pickles, expect=RandomForestClassifier)
-        if getattr(model, "n_features_in_", N_FEATURES) != N_FEATURES:
-            raise ClaraError(f"{path}: model expects {model.n_features_in_} features, not clara-4000")
-        models[Path(path).stem] = model
-    return models
+# ------------------------------------------------------------------------------------------- library
 
 
-def run(config: EvaluateConfig, ctx) -> int:
-    from clara_benchmark.executors import batched, get_executor
+def inject_host(lc, cells, seed: int, shape: str, host_index: dict) -> dict:
+    """Stage function: one host's baseline clara-4000 vector and one vector per injected grid cell.
+
+    Mid-transit times come from ``(seed, host, cell)``; ``host_index`` maps a host's file name to its
+    position among the selected hosts, so a host's injections do not depend on the batches or workers.
+    """
+    from clara_benchmark.features import clara4000
+
+    t_first = float(np.nanmin(lc.time)) if np.isfinite(lc.time).any() else 0.0
+    t0s = injection_times(t_first, cells, seed, host_index[lc.filename])
+    return {
+        "t0s": t0s,
+        "baseline": clara4000(lc.time, lc.flux),
+        "injected": inject_and_extract(lc.time, lc.flux, cells, t0s, shape),
+    }
+
+
+@dataclass
+class InjectionResult:
+    """Per-injection scores (``depth_ppm`` 0 rows are the un-injected hosts), recall per model and grid
+    cell, the hosts that could not be used, and how many could."""
+
+    scores: pd.DataFrame
+    recall: pd.DataFrame
+    failures: list
+    n_hosts: int
+
+    def heatmap_png(self, model: str) -> bytes:
+        """The recall heat map (depth × period, a panel per duration) of ``model`` as PNG bytes."""
+        return heatmap_png(self.recall, model, self.n_hosts)
+
+
+def _rows(filename: str, tic_id: int, name: str, scores: np.ndarray, cells, t0s) -> list[dict]:
+    base = {"filename": filename, "tic_id": tic_id, "model": name}
+    rows = [
+        {
+            **base,
+            "depth_ppm": 0.0,
+            "period_days": np.nan,
+            "duration_hours": np.nan,
+            "t0_btjd": np.nan,
+            "anomaly_score": float(scores[0]),
+        }
+    ]
+    for (depth, period, duration), t0, score in zip(cells, t0s, scores[1:]):
+        rows.append(
+            {
+                **base,
+                "depth_ppm": depth,
+                "period_days": period,
+                "duration_hours": duration,
+                "t0_btjd": t0,
+                "anomaly_score": float(score),
+            }
+        )
+    return rows
+
+
+def injection_recovery(
+    hosts,
+    models: dict,
+    grid: dict | None = None,
+    *,
+    transit_model: str = "batman",
+    threshold: float = 0.0,
+    seed: int = 42,
+    executor=None,
+    batch_size: int = 2,
+    progress=None,
+) -> InjectionResult:
+    """Injection–recovery: transits over a depth × period × duration grid multiplied into quiet hosts,
+    scored by every model; recall per cell = fraction of hosts scored above ``threshold``.
+
+    Parameters
+    ----------
+    hosts : paths, folders, LightCurves
+        Quiet host light curves (real or simulated).
+    models : dict
+        ``{name: estimator}`` (e.g. ``dict(load_models(...))`` or ``{n: m.forest for ...}`` from ``train``).
+    grid : dict, optional
+        ``{"depth_ppm": [...], "period_days": [...], "duration_hours": [...]}`` (missing axes: defaults).
+    transit_model : {"batman", "box"}
+        Limb-darkened (batman) or box transits.
+    threshold : float
+        An injection counts as recovered when its score is above this (CLARA's "anomalous": > 0).
+    seed : int
+        Seed of the mid-transit times (uniform over the first period, per host and cell).
+    executor, batch_size, progress
+        As for ``clara4000_many`` (hosts per task).
+
+    Returns
+    -------
+    InjectionResult
+
+    Examples
+    --------
+    >>> import clara_benchmark as clara
+    >>> models = clara.load_models(p3=PUBLISHED_DIR / "urf4_model_variant_n300_d23.75_c2_n50ppm.pkl")
+    >>> grid = {"depth_ppm": [20000], "period_days": [3.0], "duration_hours": [3.0]}
+    >>> result = clara.injection_recovery(TESS_DIR / "tic55525572_lc.fits", dict(models), grid)
+    >>> result.recall[["model", "depth_ppm", "n_injected"]].to_dict("records")
+    [{'model': 'p3', 'depth_ppm': 20000.0, 'n_injected': 1}]
+    """
+    import functools
+
+    from clara_benchmark.pipeline import map_lightcurves, resolve_inputs
     from clara_benchmark.urf_scoring import anomaly_score
 
-    grid = parse_grid(config.grid)
-    cells = grid_cells(grid)
-    models = load_models(config)
-    hosts = select_hosts(config)
-    out_dir = Path(config.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ctx.log.main(
-        f"evaluate: {len(cells)} grid cells x {len(hosts)} hosts = {len(cells) * len(hosts)} injections "
-        f"({config.transit_model}), models {', '.join(models)}, recovered when score > {config.threshold:g}"
-    )
-    started = time.perf_counter()
-    executor = get_executor(config)
-    tasks = (
-        (chunk, cells, config.seed, config.transit_model)
-        for chunk in batched([(i, str(p)) for i, p in enumerate(hosts)], config.batch_size)
-    )
-    rows: list[dict] = []
-    failures: list[tuple[str, str]] = []
-    n_ok = 0
-    bar = ctx.progress(total=len(hosts), desc="injections", unit="host")
-    for results in executor.imap(host_task, tasks):
-        for res in results:
-            bar.update(1)
-            filename = Path(res["path"]).name
-            if "failure" in res:
-                failures.append((res["path"], res["failure"]))
-                ctx.log.log(f"failed: {res['path']}: {res['failure']}")
-                continue
+    cells = grid_cells(parse_grid(grid if grid is not None else DEFAULT_GRID))
+    resolved = resolve_inputs(hosts)
+    index = {item_key(item)[0]: i for i, item in enumerate(resolved.items)}
+    stage = functools.partial(inject_host, cells=cells, seed=seed, shape=transit_model, host_index=index)
+    rows, failures, n_ok = [], list(resolved.failures), 0
+    for batch in map_lightcurves(
+        resolved.items, stage, executor=executor, batch_size=batch_size, progress=progress
+    ):
+        failures += batch.failures
+        for filename, tic, res in zip(batch.filenames, batch.tic_ids, batch.values):
             n_ok += 1
             X = np.vstack([res["baseline"], res["injected"]])
             for name, model in models.items():
-                scores = anomaly_score(model, X)
-                rows.append(
-                    {
-                        "filename": filename,
-                        "tic_id": res["tic_id"],
-                        "model": name,
-                        "depth_ppm": 0.0,
-                        "period_days": np.nan,
-                        "duration_hours": np.nan,
-                        "t0_btjd": np.nan,
-                        "anomaly_score": float(scores[0]),
-                    }
-                )
-                for (depth, period, duration), t0, score in zip(cells, res["t0s"], scores[1:]):
-                    rows.append(
-                        {
-                            "filename": filename,
-                            "tic_id": res["tic_id"],
-                            "model": name,
-                            "depth_ppm": depth,
-                            "period_days": period,
-                            "duration_hours": duration,
-                            "t0_btjd": t0,
-                            "anomaly_score": float(score),
-                        }
-                    )
-    bar.close()
-    if failures:
-        fpath = out_dir / f"evaluate_failures_{ctx.timestamp}.csv"
-        write_failures_csv(fpath, failure_rows(failures))
-        ctx.log.main(f"{len(failures)} host light curve(s) could not be used; see {fpath}")
+                rows += _rows(filename, tic, name, anomaly_score(model, X), cells, res["t0s"])
     if n_ok == 0:
         raise ClaraError("no usable host light curve: nothing to evaluate")
-
     scores = pd.DataFrame(rows)
-    scores_path = out_dir / f"injection_scores_{ctx.timestamp}.csv"
-    atomic_write_text(scores_path, scores.to_csv(index=False, float_format="%.10g"))
-    summary = summarise(scores, config.threshold)
-    summary_path = out_dir / f"injection_recall_{ctx.timestamp}.csv"
-    atomic_write_text(summary_path, summary.to_csv(index=False, float_format="%.10g"))
-    for name in models:
-        png = out_dir / f"injection_recall_{name}_{ctx.timestamp}.png"
-        atomic_write_bytes(png, heatmap_png(summary, name, n_ok))
-        part = summary[summary["model"] == name]
-        ctx.log.main(
-            f"{name}: mean recall {part['recall'].mean():.3f} over {len(part)} cells, un-injected anomaly rate "
-            f"{part['baseline_anomaly_rate'].iloc[0]:.3f}; heat map {png}"
-        )
-    ctx.log.main(
-        f"{n_ok} hosts in {time.perf_counter() - started:.1f} s; recall {summary_path}; scores {scores_path}"
-    )
-    return 0
+    return InjectionResult(scores, summarise(scores, threshold), failures, n_ok)

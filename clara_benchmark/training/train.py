@@ -2,7 +2,9 @@
 
 For each variant: real light curves (class 1) against a CLARA synthetic transit set (class 0), both as
 clara-4000 vectors, fitted by a plain scikit-learn ``RandomForestClassifier`` and saved in clara's safe
-model format (``.skops``) with the feature spec, training sets and hyperparameters as metadata. Real
+model format (``.skops``) with the feature spec, training sets, hyperparameters and role as metadata
+(the role is the score slot the model belongs in: ``p3``/``p5``/``p9`` for variants of those names, as in
+the default ``CLARA_VARIANTS``, else ``custom``, which ``score`` accepts in any slot and logs). Real
 features are computed once (or taken from a feature store) and shared by every variant. Optionally ranks
 the variants with CLARA's α formula against a table of known planets.
 """
@@ -10,7 +12,8 @@ the variants with CLARA's α formula against a table of known planets.
 from __future__ import annotations
 
 import hashlib
-import json
+import math
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from clara_benchmark.config import (
+    NAME_MAX_BYTES,
     ClaraError,
     ConfigError,
     batch_size_key,
@@ -27,11 +31,12 @@ from clara_benchmark.config import (
     executor_key,
     key,
     max_workers_key,
+    memory_problem,
     scheduler_address_key,
+    seed_key,
 )
-from clara_benchmark.features import FEATURE_SPEC_VERSION, FeatureError, clara4000
+from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES, FeatureError, clara4000
 from clara_benchmark.synthetic.transits import SyntheticSetSpec, generate_transit_set
-from clara_benchmark.utils.io import atomic_open, atomic_write_text, write_failures_csv
 
 #: CLARA's selected models (CLARA_SPEC §4); all: max_depth 700, min_samples_leaf 1, gini, random_state 42
 CLARA_VARIANTS = {
@@ -76,7 +81,7 @@ class VariantConfig:
     noise_ppm: float = key("White noise of the synthetic curves (ppm)", "float", required=True, minimum=0)
     n_curves: int = key("Number of synthetic curves", "int", 300, minimum=1)
     cadence_minutes: float = key("Cadence of the synthetic curves (minutes)", "float", 2.0, minimum=0.01)
-    seed: int = key("Seed of the synthetic set (CLARA: 42)", "int", 42)
+    seed: int = seed_key("Seed of the synthetic set (CLARA: 42)")
     n_estimators: int = key("Trees in the forest", "int", 166, minimum=1)
     max_features: str = key("Features tried per split", "str", "sqrt", choices=("sqrt", "log2", "all"))
     min_samples_split: int = key("Minimum samples to split a node", "int", 2, minimum=2)
@@ -84,7 +89,12 @@ class VariantConfig:
     bootstrap: bool = key("Bootstrap samples for each tree", "bool", True)
     max_depth: int | None = key("Maximum tree depth (null: unlimited)", "int", 700, minimum=1, nullable=True)
     criterion: str = key("Split criterion", "str", "gini", choices=("gini", "entropy", "log_loss"))
-    random_state: int = key("Seed of the forest", "int", 42)
+    random_state: int = seed_key("Seed of the forest")
+
+    def n_cadences(self) -> float:
+        """Cadences of each synthetic curve (as ``time_grid`` makes them); a float, as it may be huge."""
+        n = self.length_days * 1440.0 / self.cadence_minutes
+        return float(math.ceil(n)) if n < 1e15 else n
 
     def synthetic_spec(self) -> SyntheticSetSpec:
         return SyntheticSetSpec(
@@ -119,6 +129,39 @@ def parse_variants(raw: dict, where: str = 'key "variants"') -> dict[str, Varian
     return out
 
 
+#: bytes per tree node of a fitted scikit-learn tree (64-byte node record + 2 class values of 8 bytes)
+NODE_BYTES = 80
+#: working memory of one light curve's clara-4000 extraction, in float64 arrays of its length (measured
+#: with tracemalloc: ~10 for 5,000-80,000 cadences; 16 leaves room for FINUFFT's own buffers)
+EXTRACTION_ARRAYS = 16
+
+
+def training_memory_bytes(variants: dict[str, VariantConfig], n_real: int, workers: int) -> tuple[float, str]:
+    """A lower estimate of train's peak memory, from the config alone, and the variant that sets it.
+
+    Real features (``n_real`` x 4000 float64) are held throughout; each variant then adds its synthetic
+    flux (n_curves x cadences float64), its features, the training matrix (float64, plus scikit-learn's
+    float32 copy), its forest (at most 2 nodes per sample per tree) and one curve's extraction per worker.
+    """
+    real = n_real * N_FEATURES * 8.0
+    peak, worst = 0.0, ""
+    for name, v in variants.items():
+        cadences = v.n_cadences()
+        samples = n_real + v.n_curves
+        depth_nodes = 2.0 ** (v.max_depth + 1) if v.max_depth is not None and v.max_depth < 60 else math.inf
+        nodes = min(2.0 * samples, depth_nodes)
+        need = (
+            v.n_curves * cadences * 8.0
+            + v.n_curves * N_FEATURES * 8.0
+            + samples * N_FEATURES * 12.0
+            + v.n_estimators * nodes * NODE_BYTES
+            + workers * cadences * 8.0 * EXTRACTION_ARRAYS
+        )
+        if need > peak:
+            peak, worst = need, name
+    return real + peak, worst
+
+
 def parse_alphas(text: str) -> list[float]:
     try:
         alphas = [float(a) for a in str(text).replace(";", ",").split(",") if a.strip()]
@@ -134,10 +177,10 @@ class TrainConfig:
     """Config of ``train``."""
 
     input_dirs: list[Path] = key(
-        "Directories of real SPOC light curves (class 1; downloaded or simulated)",
+        "Real light curves (class 1; downloaded or simulated): folders (searched recursively), files or globs",
         "list[path]",
         required=True,
-        exists="dir",
+        exists="input",
     )
     output_dir: Path = key(
         "Directory for the model files and summaries (created when missing)",
@@ -178,7 +221,7 @@ class TrainConfig:
         "Light curves the selection scores (null: the real ones not used for training, else all of them)",
         "list[path]",
         None,
-        exists="dir",
+        exists="input",
     )
     max_workers: int = max_workers_key("Number of worker processes (features) and forest jobs")
     batch_size: int = batch_size_key(32)
@@ -193,10 +236,24 @@ class TrainConfig:
             return str(exc)
         if not variants:
             return 'key "variants" is empty: give at least one model to train'
-        for name in variants:
-            if not name or any(c in name for c in '/\\:*?"<>|'):
+        for name, variant in variants.items():
+            if not name or any(c in name for c in '/\\:*?"<>|\x00'):
                 return f'key "variants": variant name "{name}" cannot be used in a file name'
-        return None
+            model_name = model_filename(name, variant.synthetic_spec())
+            if len(os.fsencode(model_name)) > NAME_MAX_BYTES:
+                return (
+                    f'key "variants": variant name "{name[:40]}..." is too long: its model file name would be '
+                    f"{len(os.fsencode(model_name))} bytes (file names are at most {NAME_MAX_BYTES})"
+                )
+        need, worst = training_memory_bytes(variants, self.max_real or 0, self.max_workers)
+        v = variants[worst]
+        real = f", with {self.max_real:,} real light curves" if self.max_real else ""
+        return memory_problem(
+            need,
+            f'the models of key "variants" ({worst}: {v.n_curves:,} synthetic curves of '
+            f"{v.n_cadences():,.0f} cadences, {v.n_estimators:,} trees{real})",
+            "use fewer or shorter synthetic curves (n_curves, length_days, cadence_minutes) or fewer trees",
+        )
 
     def monitor_path(self) -> Path:
         return self.input_dirs[0]
@@ -222,28 +279,6 @@ def synthetic_matrix(spec: SyntheticSetSpec, executor, chunk: int = 16):
     except FeatureError as exc:
         raise ClaraError(f"synthetic set {spec.tag}: cannot compute features ({exc})") from None
     return synthetic, np.vstack(parts)
-
-
-def real_features(
-    paths: list[Path], executor, batch_size: int, features_dir: Path | None, ctx, save_dir=None
-):
-    """Features of ``paths`` in name order: reused from ``features_dir`` where present, else computed (and
-    saved as a feature store in ``save_dir`` when given)."""
-    from clara_benchmark.extract import FeatureMatrix, iter_feature_batches
-    from clara_benchmark.featurestore import FeatureStoreWriter
-
-    writer = FeatureStoreWriter(save_dir) if save_dir is not None else None
-
-    def saving(batches):
-        for batch in batches:
-            if writer is not None and not batch.reused:
-                writer.write(batch)
-            yield batch
-
-    with ctx.progress(total=len(paths), desc="real features", unit="lc") as bar:
-        # a store that cannot be read raises FeatureStoreError: "<dir>: cannot read feature store (...)"
-        batches = iter_feature_batches(paths, executor, batch_size, features_dir, progress=bar.update)
-        return FeatureMatrix.from_batches(saving(batches), order=[p.name for p in paths])
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -284,185 +319,186 @@ def _names_digest(names: list[str]) -> str:
     return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
-# ------------------------------------------------------------------------------------------------ run
+# ------------------------------------------------------------------------------------------- library
 
 
-def run(config: TrainConfig, ctx) -> int:
-    from clara_benchmark.executors import get_executor
-    from clara_benchmark.inputs import find_lightcurves
-    from clara_benchmark.modelio import save_model
+@dataclass
+class TrainedModel:
+    """One trained variant: the forest, its metadata (written into its model file) and its summary row."""
 
-    variants = parse_variants(config.variants)
-    out_dir = Path(config.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    executor = get_executor(config)
+    name: str
+    forest: object
+    metadata: dict
+    summary: dict
+    spec: SyntheticSetSpec
+    warnings: list[str]
 
-    files = find_lightcurves(config.input_dirs).files
-    if not files:
-        raise ClaraError(f"no .fits light curves in {', '.join(map(str, config.input_dirs))}")
-    train_files = files[: config.max_real] if config.max_real else files
-    ctx.log.main(
-        f"train: {len(variants)} variant(s) ({', '.join(variants)}) on {len(train_files)} real light curves "
-        f"of {len(files)} found"
-    )
-    t0 = time.perf_counter()
-    save_dir = out_dir / f"features_real_{ctx.timestamp}" if config.save_features else None
-    real = real_features(train_files, executor, config.batch_size, config.features_dir, ctx, save_dir)
-    feature_seconds = time.perf_counter() - t0
-    if real.failures:
-        fpath = out_dir / f"train_failures_{ctx.timestamp}.csv"
-        write_failures_csv(fpath, real.failures)
-        ctx.log.main(f"{len(real.failures)} real light curve(s) could not be used; see {fpath}")
-    if len(real.filenames) < 2:
-        raise ClaraError(f"only {len(real.filenames)} usable real light curve(s): need at least 2 to train")
-    ctx.log.main(
-        f"real features: {len(real.filenames)} light curves ({real.reused} reused from the feature store) "
-        f"in {feature_seconds:.1f} s"
-    )
+    @property
+    def filename(self) -> str:
+        return model_filename(self.name, self.spec)
 
-    real_set = {
-        "dirs": [str(d) for d in config.input_dirs],
-        "n_files_found": len(files),
-        "n_files_selected": len(train_files),
+    def save(self, output_dir: str | os.PathLike) -> Path:
+        """Write the model as ``urf_<name>_<synthetic set>.skops`` (safe to load, with its metadata)."""
+        from clara_benchmark.modelio import save_model
+
+        path = Path(output_dir) / self.filename
+        save_model(self.forest, path, self.metadata)
+        return path
+
+
+@dataclass
+class TrainResult:
+    """Every trained variant by name, the real features they were trained on, and the unusable files."""
+
+    models: dict[str, TrainedModel]
+    real: object  # FeatureMatrix
+    failures: list
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame([m.summary for m in self.models.values()])
+
+
+def _real_set(real, provenance: dict | None) -> dict:
+    return {
+        **(provenance or {}),
         "n_used": len(real.filenames),
         "n_failed": len(real.failures),
         "first_filename": real.filenames[0],
         "last_filename": real.filenames[-1],
         "filenames_sha256": _names_digest(real.filenames),
-        "selection": f"first {config.max_real} by file name" if config.max_real else "all, by file name",
     }
-    summary_rows = []
-    models: dict[str, Path] = {}
-    for name, variant in variants.items():
-        spec = variant.synthetic_spec()
-        t1 = time.perf_counter()
-        synthetic, syn_features = synthetic_matrix(spec, executor)
-        syn_seconds = time.perf_counter() - t1
-        params = variant.forest_params()
-        t2 = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            forest = fit_forest(real.features, syn_features, params, n_jobs=config.max_workers)
-        for w in caught:  # e.g. scikit-learn's "too few trees for OOB estimates": a note, not a failure
-            ctx.log.log(f"{name}: {w.category.__name__}: {w.message}")
-        fit_seconds = time.perf_counter() - t2
-        oob = float(forest.oob_score_) if params["bootstrap"] else None
-        in_sample = 1.0 - forest.predict_proba(real.features)[:, list(forest.classes_).index(1)]
-        path = out_dir / model_filename(name, spec)
-        replaced = path.exists()
-        metadata = plain(
-            {
-                "feature_spec": FEATURE_SPEC_VERSION,
-                "model": "Unsupervised Random Forest: real light curves (class 1) vs synthetic transits (class 0)",
-                "variant": name,
-                "anomaly_score": "1 - P(class 1)",
-                "classes": {"1": "real", "0": "synthetic"},
-                "training_set": {
-                    "real": real_set,
-                    "synthetic": {
-                        **spec.as_dict(),
-                        "tag": spec.tag,
-                        "generator": "clara_benchmark.synthetic.transits (CLARA_SPEC §4: box or Mandel-Agol, "
-                        "period U(1,15) d, duration U(1,10) h, depth U(0.0005,0.02), white noise)",
-                        "n_box": int((synthetic.params["model"] == "box").sum()),
-                    },
-                },
-                "hyperparameters": {**params, "max_features": variant.max_features},
-                "oob_score": oob,
-                "train_seconds": round(fit_seconds, 3),
-                "run_timestamp": ctx.timestamp,
-            }
-        )
-        save_model(forest, path, metadata)
-        models[name] = path
-        row = {
+
+
+def train_variant(name: str, variant: VariantConfig, real, executor=None, n_jobs: int = 1, real_set=None):
+    """Fit one URF: ``real`` (a FeatureMatrix, class 1) against the variant's synthetic transits (class 0)."""
+    from clara_benchmark.executors import LocalExecutor
+    from clara_benchmark.modelio import variant_role
+
+    spec = variant.synthetic_spec()
+    t1 = time.perf_counter()
+    synthetic, syn_features = synthetic_matrix(spec, executor or LocalExecutor(1))
+    syn_seconds = time.perf_counter() - t1
+    params = variant.forest_params()
+    t2 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        forest = fit_forest(real.features, syn_features, params, n_jobs=n_jobs)
+    fit_seconds = time.perf_counter() - t2
+    oob = float(forest.oob_score_) if params["bootstrap"] else None
+    in_sample = 1.0 - forest.predict_proba(real.features)[:, list(forest.classes_).index(1)]
+    metadata = plain(
+        {
+            "feature_spec": FEATURE_SPEC_VERSION,
+            "model": "Unsupervised Random Forest: real light curves (class 1) vs synthetic transits (class 0)",
             "variant": name,
-            "model_path": str(path),
-            "synthetic_set": spec.tag,
-            "n_real": len(real.filenames),
-            "n_synthetic": spec.n_curves,
-            "n_estimators": variant.n_estimators,
+            # the slot score accepts it in: p3/p5/p9 for variants of those names, else "custom"
+            "role": variant_role(name),
+            "anomaly_score": "1 - P(class 1)",
+            "classes": {"1": "real", "0": "synthetic"},
+            "training_set": {
+                "real": real_set or _real_set(real, None),
+                "synthetic": {
+                    **spec.as_dict(),
+                    "tag": spec.tag,
+                    "generator": "clara_benchmark.synthetic.transits (CLARA_SPEC §4: box or Mandel-Agol, "
+                    "period U(1,15) d, duration U(1,10) h, depth U(0.0005,0.02), white noise)",
+                    "n_box": int((synthetic.params["model"] == "box").sum()),
+                },
+            },
+            "hyperparameters": {**params, "max_features": variant.max_features},
             "oob_score": oob,
-            "real_flagged_in_sample": int((in_sample > 0).sum()),
-            "synthetic_seconds": round(syn_seconds, 3),
-            "fit_seconds": round(fit_seconds, 3),
+            "train_seconds": round(fit_seconds, 3),
         }
-        summary_rows.append(row)
-        ctx.log.main(
-            f"{name}: {'replaced' if replaced else 'wrote'} {path} ({variant.n_estimators} trees, "
-            f"{spec.n_curves} synthetic curves {spec.tag}; synthetic features {syn_seconds:.1f} s, fit "
-            f"{fit_seconds:.1f} s" + (f", OOB accuracy {oob:.4f})" if oob is not None else ")")
-        )
-        ctx.log.log(f"{name}: metadata {json.dumps(metadata)}")
-
-    summary = out_dir / f"train_summary_{ctx.timestamp}.csv"
-    atomic_write_text(summary, pd.DataFrame(summary_rows).to_csv(index=False))
-    ctx.log.main(f"summary: {summary}")
-
-    if config.labels_csv is not None:
-        select(config, ctx, models, files, train_files, real, executor)
-    return 0
-
-
-# ---------------------------------------------------------------------------------------- α selection
+    )
+    summary = {
+        "variant": name,
+        "synthetic_set": spec.tag,
+        "n_real": len(real.filenames),
+        "n_synthetic": spec.n_curves,
+        "n_estimators": variant.n_estimators,
+        "oob_score": oob,
+        "real_flagged_in_sample": int((in_sample > 0).sum()),
+        "synthetic_seconds": round(syn_seconds, 3),
+        "fit_seconds": round(fit_seconds, 3),
+    }
+    notes = [f"{w.category.__name__}: {w.message}" for w in caught]  # e.g. too few trees for OOB estimates
+    return TrainedModel(name, forest, metadata, summary, spec, notes)
 
 
-def select(config: TrainConfig, ctx, models: dict[str, Path], files, train_files, real, executor) -> None:
-    """Rank the freshly trained variants with CLARA's α formula against known planets."""
-    from clara_benchmark.modelio import load_model
-    from clara_benchmark.training.selection import alpha_scores, mark_labelled, planet_labels, variant_metrics
+def train(
+    real,
+    variants: dict | None = None,
+    *,
+    executor=None,
+    batch_size: int = 32,
+    features_path: str | os.PathLike | None = None,
+    n_jobs: int = 1,
+    progress=None,
+    on_model=None,
+    provenance: dict | None = None,
+) -> TrainResult:
+    """Train CLARA-style Unsupervised Random Forests: real light curves against synthetic transits.
+
+    Parameters
+    ----------
+    real : paths, folders, LightCurves, or a FeatureMatrix
+        The real light curves (class 1).
+    variants : dict, optional
+        ``{name: VariantConfig or dict of its keys}``; default CLARA's P3, P5 and P9 (``CLARA_VARIANTS``).
+    executor, batch_size, features_path, progress
+        As for ``clara4000_many`` (features of the real and the synthetic curves).
+    n_jobs : int
+        Threads fitting each forest.
+    on_model : callable, optional
+        ``on_model(trained)`` as each variant is done (the command saves and logs it there).
+    provenance : dict, optional
+        Where the real set came from, recorded in each model's metadata.
+
+    Returns
+    -------
+    TrainResult
+
+    Examples
+    --------
+    >>> import clara_benchmark as clara
+    >>> small = {"tiny": {"length_days": 5.0, "noise_ppm": 200.0, "n_curves": 4, "n_estimators": 3}}
+    >>> result = clara.train(TESS_DIR, small)
+    >>> model = result.models["tiny"]
+    >>> model.summary["n_real"], model.summary["n_synthetic"], len(model.forest.estimators_)
+    (3, 4, 3)
+    """
+    from clara_benchmark.extract import FeatureMatrix, clara4000_many
+
+    parsed = {
+        name: v if isinstance(v, VariantConfig) else build_config(VariantConfig, dict(v), f'variant "{name}"')
+        for name, v in (variants if variants is not None else CLARA_VARIANTS).items()
+    }
+    if not isinstance(real, FeatureMatrix):
+        real = clara4000_many(real, executor, batch_size, features_path, progress)
+    if len(real.filenames) < 2:
+        raise ClaraError(f"only {len(real.filenames)} usable real light curve(s): need at least 2 to train")
+    real_set = _real_set(real, provenance)
+    out = TrainResult({}, real, list(real.failures))
+    for name, variant in parsed.items():
+        trained = train_variant(name, variant, real, executor, n_jobs, real_set)
+        out.models[name] = trained
+        if on_model is not None:
+            on_model(trained)
+    return out
+
+
+def select_variants(models: dict, features, planets: pd.DataFrame, alphas: list[float]) -> pd.DataFrame:
+    """CLARA's α selection: each model's metrics on ``features`` (a FeatureMatrix) against known planets,
+    and its score for every α (columns ``score_alpha_<α>``); ``models`` is ``{name: estimator}``."""
+    from clara_benchmark.training.selection import alpha_scores, mark_labelled, variant_metrics
     from clara_benchmark.urf_scoring import anomaly_score
 
-    alphas = parse_alphas(config.alphas)
-    try:
-        labels = pd.read_csv(config.labels_csv)
-        planets = planet_labels(labels)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise ClaraError(f"{config.labels_csv}: cannot read known planets ({exc})") from None
-    if config.selection_dirs:
-        from clara_benchmark.inputs import find_lightcurves
-
-        sel_files = find_lightcurves(config.selection_dirs).files
-        source = ", ".join(map(str, config.selection_dirs))
-    elif len(train_files) < len(files):
-        sel_files = files[len(train_files) :]
-        source = "the real light curves not used for training"
-    else:
-        sel_files = train_files
-        source = "the training light curves (in-sample: scores of known planets are biased low)"
-    if not sel_files:
-        raise ClaraError("no light curves to rank the variants on")
-    ctx.log.main(
-        f"α selection over {len(sel_files)} light curves ({source}), α = {', '.join(map(str, alphas))}"
-    )
-    if sel_files is train_files:
-        sel = real
-    else:
-        sel = real_features(sel_files, executor, config.batch_size, config.features_dir, ctx)
-    base = pd.DataFrame({"filename": sel.filenames, "tic_id": sel.tic_ids})
-    marked_base = mark_labelled(base.assign(anomaly_score=0.0), planets)
-    if not marked_base["is_planet"].any():
-        raise ClaraError(
-            f"{config.labels_csv}: none of its planets is among the {len(base)} light curves ranked"
-        )
+    base = pd.DataFrame({"filename": features.filenames, "tic_id": features.tic_ids})
+    if not mark_labelled(base.assign(anomaly_score=0.0), planets)["is_planet"].any():
+        raise ClaraError(f"none of the known planets is among the {len(base)} light curves ranked")
     rows = []
-    for name, path in models.items():
-        model, _ = load_model(path)
-        scored = base.assign(anomaly_score=anomaly_score(model, sel.features))
-        metrics = variant_metrics(mark_labelled(scored, planets))
-        rows.append({"variant": name, "model_path": str(path), **metrics})
-    table = alpha_scores(pd.DataFrame(rows), alphas)
-    out = Path(config.output_dir) / f"alpha_selection_{ctx.timestamp}.csv"
-    atomic_write_text(out, table.to_csv(index=False))
-    chosen = {}
-    for alpha in alphas:
-        col = f"score_alpha_{alpha:g}"
-        best = table.loc[table[col].idxmax()]
-        chosen[f"{alpha:g}"] = best["model_path"]
-        ctx.log.main(
-            f"α = {alpha:g}: best {best['variant']} (score {best[col]:.3f}, recall {best['recall']:.3f}, "
-            f"anomaly rate {best['anomaly_rate']:.3f})"
-        )
-    with atomic_open(Path(config.output_dir) / f"selected_models_{ctx.timestamp}.json") as fh:
-        json.dump(chosen, fh, indent=2)
-    ctx.log.main(f"selection: {out}")
+    for name, model in models.items():
+        scored = base.assign(anomaly_score=anomaly_score(model, features.features))
+        rows.append({"variant": name, **variant_metrics(mark_labelled(scored, planets))})
+    return alpha_scores(pd.DataFrame(rows), alphas)

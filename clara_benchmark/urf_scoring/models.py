@@ -102,13 +102,13 @@ def load_models(p3=None, p5=None, p9=None, trust_pickles: bool = False) -> Scori
             continue
         if isinstance(value, (str, os.PathLike)):
             spec = ModelSpec(name, str(Path(value)), trust_pickles)
-            estimators[name] = load_scoring_model(spec)
+            estimators[name], meta = load_scoring_model(spec, with_metadata=True)
         else:
             spec = ModelSpec(name, None, trust_pickles, value)
             check_scoring_model(value, spec)
-            estimators[name] = value
+            estimators[name], meta = value, {}
         specs.append(spec)
-        metadata[name] = {"path": spec.path}
+        metadata[name] = {**meta, "path": spec.path}
     if not specs:
         raise ModelFileError("no model given: pass at least one of p3, p5, p9")
     return ScoringModels(specs, estimators, metadata)

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from clara_benchmark import modelio
 from clara_benchmark.extract import stack_rows
-from clara_benchmark.features import N_FEATURES
-from clara_benchmark.modelio import load_model
 from clara_benchmark.urf_scoring import anomaly_score
 from clara_benchmark.urf_scoring.models import ModelSpec
 
@@ -22,11 +21,12 @@ from clara_benchmark.urf_scoring.models import ModelSpec
 _STATE: dict = {"models": {}}
 #: models already loaded in this process, by (path, size, mtime): an in-process executor (max_workers 1)
 #: re-runs the initializer in the main process, which has loaded the same files to check them
-_LOADED: dict[tuple, object] = {}
+_LOADED: dict[tuple, tuple] = {}
 
 
-def load_scoring_model(spec: ModelSpec):
-    """Load (or reuse) one model and check that it can score clara-4000 vectors."""
+def load_scoring_model(spec: ModelSpec, with_metadata: bool = False):
+    """Load (or reuse) one model with every check of ``modelio.load_scoring_model`` (its role's slot,
+    class, structure); the model, or ``(model, metadata)``."""
     from clara_benchmark.modelio import ModelFileError
 
     path = Path(spec.path)
@@ -35,37 +35,20 @@ def load_scoring_model(spec: ModelSpec):
     except OSError:
         raise ModelFileError(f"{path}: model file does not exist") from None
     cache_key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.trust_pickles)
-    if cache_key in _LOADED:
-        return _LOADED[cache_key]
-    model, _meta = load_model(path, trust_pickles=spec.trust_pickles)
-    check_scoring_model(model, spec)
-    # the forest's tree votes are summed in tree order only when it runs single-threaded; workers are
-    # the parallelism, so never let a model start its own threads
-    if hasattr(model, "n_jobs"):
-        model.n_jobs = None
-    _LOADED[cache_key] = model
-    return model
+    if cache_key not in _LOADED:
+        model, meta = modelio.load_scoring_model(path, spec.name, trust_pickles=spec.trust_pickles)
+        # the forest's tree votes are summed in tree order only when it runs single-threaded; workers are
+        # the parallelism, so never let a model start its own threads
+        if hasattr(model, "n_jobs"):
+            model.n_jobs = None
+        _LOADED[cache_key] = (model, meta)
+    model, meta = _LOADED[cache_key]
+    return (model, meta) if with_metadata else model
 
 
 def check_scoring_model(model, spec: ModelSpec) -> None:
-    from clara_benchmark.modelio import ModelFileError
-
-    where = spec.path or f"the {spec.name} model"
-    if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
-        raise ModelFileError(
-            f"{where}: the {spec.name} model is a {type(model).__name__}, not a fitted classifier "
-            "with predict_proba"
-        )
-    if 1 not in list(model.classes_):
-        raise ModelFileError(
-            f"{where}: the {spec.name} model has classes {list(model.classes_)}, "
-            "with no class 1 (real light curves)"
-        )
-    n_in = getattr(model, "n_features_in_", N_FEATURES)
-    if n_in != N_FEATURES:
-        raise ModelFileError(
-            f"{where}: the {spec.name} model expects {n_in} features, clara-4000 vectors have {N_FEATURES}"
-        )
+    """An estimator given in memory: ``modelio.check_scoring_estimator`` (class, width, structure)."""
+    modelio.check_scoring_estimator(model, spec.name, where=spec.path or f"the {spec.name} model")
 
 
 def init_worker(specs: list[ModelSpec]) -> None:

@@ -94,7 +94,7 @@ def wrss(scores: pd.DataFrame, p9: pd.DataFrame | None = None) -> WrssResult:
     >>> scores = pd.DataFrame({"tic": [1, 2, 3], "filename": ["a", "b", "c"],
     ...                        "p3": [0.25, 0.0, 0.04], "p9": [0.16, 0.3, 0.01]})
     >>> table, record = wrss(scores)
-    >>> table["filename"].tolist(), table["score_weighted_root_sumnorm"].tolist()
+    >>> table["filename"].tolist(), table["score_weighted_root_sumnorm"].round(12).tolist()
     (['a', 'c'], [1.0, 0.0])
     >>> record["rows"], round(record["score_weighted_root_sum_max"], 3)
     (2, 0.48)

@@ -1,9 +1,15 @@
-"""Atomic file writes and hashing: a reader never sees half a file under its final name."""
+"""Atomic file writes and hashing: a reader never sees half a file under its final name.
+
+A write that fails because the disk is full, the quota is used up, the file system is read-only or the
+folder is not writable raises ``OutputError`` (an ``OSError`` and a ``ClaraError``): one line naming the
+file and the cause, which the command line prints without a traceback; the previous file, if any, is kept.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import os
 import tempfile
@@ -11,9 +17,30 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from clara_benchmark.exceptions import OutputError
+
 # mkstemp creates 0600 files; finished outputs get the usual permissions (0666 less the umask)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+#: errors that mean "this output cannot be written here" (not a bug): disk full, quota, file too large for
+#: the file system or its limit, read-only file system
+FULL_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS") if hasattr(errno, name)
+)
+#: ... and no permission: for the writer's own steps (creating the folder and the temporary file, renaming)
+OUTPUT_ERRNOS = FULL_ERRNOS | {errno.EACCES, errno.EPERM}
+
+
+def output_error(path: str | os.PathLike, exc: OSError) -> OutputError:
+    """The ``OutputError`` for a failed write of ``path``."""
+    reason = exc.strerror or str(exc)
+    return OutputError(
+        f"{path}: cannot write: {reason} (nothing half-written is left under that name)",
+        exc.errno,
+        exc.strerror,
+        str(path),
+    )
 
 
 @contextlib.contextmanager
@@ -26,23 +53,37 @@ def atomic_open(
 ) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    On any exception the temporary file is removed and ``path`` is left as it was. A full disk, an
+    exhausted quota, a read-only file system (anywhere) or a missing permission (creating, renaming) raise
+    ``OutputError`` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     binary = "b" in mode
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        if exc.errno in OUTPUT_ERRNOS and not isinstance(exc, OutputError):
+            raise output_error(path, exc) from exc
+        raise
+    in_body = False
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)
         text_options = {} if binary else {"encoding": encoding, "newline": newline, "errors": errors}
         with os.fdopen(fd, mode, **text_options) as fh:
+            in_body = True
             yield fh
+            in_body = False
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        # the caller's own code runs in the body: there only errors that can only mean "cannot write"
+        mapped = FULL_ERRNOS if in_body else OUTPUT_ERRNOS
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError) and exc.errno in mapped:
+            raise output_error(path, exc) from exc
         raise
 
 

@@ -14,6 +14,7 @@ it closes. A library WARNING is written as a MAIN line starting with "warning:".
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -66,10 +67,77 @@ class _TqdmConsole(logging.Handler):
         except Exception:  # pragma: no cover - logging must never raise
             self.handleError(record)
 
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass  # a console that cannot be written to (closed pipe) has nowhere to report it either
 
-def _file_handler(path: Path, level: int, only: tuple[int, ...] = ()) -> logging.FileHandler:
+
+class LogWriteFailures:
+    """What the file handlers of one run log could not write; the first failure is told once on the
+    console, every later one only recorded (a full disk fails every log file at once)."""
+
+    def __init__(self):
+        self.failed: list[tuple[Path, str]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.failed)
+
+    def add(self, path: Path, exc: BaseException | None) -> None:
+        reason = (
+            (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__) if exc else "unknown error"
+        )
+        first = not self.failed
+        self.failed.append((path, reason))
+        if first:
+            with contextlib.suppress(Exception):
+                tqdm.write(
+                    f"error: cannot write the log {path}: {reason}; logging to files stopped", file=sys.stderr
+                )
+
+
+class _LogFile(logging.FileHandler):
+    """A log file that, when it cannot be written (disk full, file system gone read-only), says so in one
+    console line (through ``failures``) and stops writing, instead of logging's "--- Logging error ---"
+    block with a traceback for every later line."""
+
+    def __init__(self, path: Path, failures: LogWriteFailures):
+        super().__init__(path, encoding="utf-8")
+        self.failures = failures
+        self.broken = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.broken:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self.broken:
+            return
+        self.broken = True
+        self.failures.add(Path(self.baseFilename), sys.exc_info()[1])
+
+    def flush(self) -> None:
+        if self.broken:
+            return
+        try:
+            super().flush()
+        except Exception:
+            self.handleError(None)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except Exception:  # the final flush of a full disk: already told, or told now
+            self.handleError(None)  # type: ignore[arg-type]
+            with contextlib.suppress(Exception):
+                if self.stream is not None:
+                    self.stream.close()
+            self.stream = None
+
+
+def _file_handler(
+    path: Path, level: int, only: tuple[int, ...] = (), failures: LogWriteFailures | None = None
+) -> logging.FileHandler:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _LogFile(path, failures if failures is not None else LogWriteFailures())
     handler.setFormatter(_SeedFormatter(LINE_FORMAT, DATE_FORMAT))
     handler.setLevel(level)
     if only:
@@ -98,15 +166,18 @@ class RunLog:
         self._system = logging.getLogger(f"clara.system.{id(self)}")
         self._system.setLevel(SYSTEM)
         self._system.propagate = False
+        #: log files that could not be written (e.g. disk full); the CLI exits non-zero when any
+        self.write_failures = LogWriteFailures()
+        failures = self.write_failures
         run_handlers = [
-            _file_handler(self.main_log_path, MAIN, only=(MAIN, logging.WARNING, ERROR)),
-            _file_handler(self.command_log_path, LOG),
+            _file_handler(self.main_log_path, MAIN, only=(MAIN, logging.WARNING, ERROR), failures=failures),
+            _file_handler(self.command_log_path, LOG, failures=failures),
         ]
         if console:
             handler = _TqdmConsole()
             handler.addFilter(_OnlyLevels(ERROR) if quiet else _OnlyLevels(MAIN, logging.WARNING, ERROR))
             run_handlers.append(handler)
-        self._handlers = [(self._system, _file_handler(self.system_log_path, SYSTEM))]
+        self._handlers = [(self._system, _file_handler(self.system_log_path, SYSTEM, failures=failures))]
         self._handlers += [(self._root, h) for h in run_handlers]
         self._saved = (list(self._root.handlers), self._root.level, self._root.propagate)
         for handler in list(self._root.handlers):
@@ -131,6 +202,10 @@ class RunLog:
     def exception(self, msg: str) -> None:
         """An unexpected failure: one line on the console, the traceback only in the command log."""
         self._logger.log(ERROR, f"{msg} (details in {self.command_log_path})")
+        self.traceback()
+
+    def traceback(self) -> None:
+        """The exception being handled, with its traceback, in the command log only."""
         self._logger.log(LOG, "traceback follows", exc_info=True)
 
     def close(self) -> None:
