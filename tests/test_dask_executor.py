@@ -241,3 +241,63 @@ def test_train_on_dask_gives_the_local_forest(address, tmp_path):
     assert [t.tree_.node_count for t in models["dask"].estimators_] == [
         t.tree_.node_count for t in models["local"].estimators_
     ]
+
+
+def test_stream_mode_workers_download_and_score_their_share(address, tmp_path, tess_dir, monkeypatch):
+    """score in stream mode on Dask: the workers fetch, verify and score; the client (where fetching is
+    made to fail here) only merges. Same scores as the library computes from the served files."""
+    import json
+
+    import pandas as pd
+    from sklearn.ensemble import RandomForestClassifier
+
+    import clara_benchmark as clara
+    from clara_benchmark import cli
+    from clara_benchmark.modelio import save_model
+    from clara_benchmark.tess_spoc_download.fetch import Fetcher
+    from clara_benchmark.tess_spoc_download.localserver import LocalServer
+    from download_helpers import archive_maker
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("the client downloaded a file")
+
+    monkeypatch.setattr(Fetcher, "fetch_file", not_here)  # in this (the client's) process only
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    names = archive_maker(archive, tess_dir)(8)
+    rng = np.random.default_rng(4)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(
+        rng.normal(size=(30, 4000)), [0, 1] * 15
+    )
+    model = save_model(forest, tmp_path / "tiny.skops", {"feature_spec": "clara-4000/1"})
+    with LocalServer(archive) as srv:
+        script = tmp_path / "tesscurl_sector_1_lc.sh"
+        script.write_text("".join(f"curl -o {n} {srv.mast_url(n)}\n" for n in names))
+        keys = {
+            "tesscurl_script": str(script),
+            "output_dir": str(tmp_path / "out"),
+            "use_p3": True,
+            "p3model_path": str(model),
+            "batch_size": 2,
+            "num_threads": 4,
+            "executor": "dask",
+            "scheduler_address": address,
+        }
+        (tmp_path / "stream.json").write_text(json.dumps(keys))
+        argv = [
+            "score",
+            "--config",
+            str(tmp_path / "stream.json"),
+            "--log_dir",
+            str(tmp_path / "logs"),
+            "--quiet",
+        ]
+        assert cli.main(argv) == 0
+        assert sorted(r.name for r in srv.requests) == sorted(names)  # each file fetched once, by a worker
+    got = pd.read_csv(next((tmp_path / "out").glob("anomaly_scores_p3_*.csv")), float_precision="round_trip")
+    expected = clara.score([archive / n for n in names], clara.load_models(p3=model)).scores
+    assert got["filename"].tolist() == expected["filename"].tolist()
+    assert got["anomaly_score"].tolist() == expected["p3"].tolist()
+    log = (tmp_path / "logs" / "anomaly_scoring.log").read_text()
+    assert "2 worker process(es) x 2 download thread(s)" in log
+    assert "by 2 worker process(es)" in log

@@ -1,5 +1,6 @@
 """score in stream mode: a simulated sector served on 127.0.0.1, downloaded, verified and scored as it
-arrives; compared with download-then-score, interrupted three ways and resumed, run on Dask."""
+arrives; compared with download-then-score, interrupted three ways and resumed (on Dask:
+tests/test_dask_executor.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ import clara_benchmark as clara
 from clara_benchmark import cli
 from clara_benchmark.config import ConfigError, ScoreConfig, build_config
 from clara_benchmark.featurestore import FeatureStore
-from clara_benchmark.tess_spoc_download.fetch import Fetcher
 from clara_benchmark.tess_spoc_download.localserver import LocalServer
 from conftest import cli_env
 
@@ -400,29 +400,6 @@ def test_network_loss_then_resume(tmp_path, sector, server):
     assert '"resume": true' in err and "cannot connect" in err
     with LocalServer(sector["archive"], port=server.port) as back:  # the network is back
         _resume_and_check(tmp_path, sector, back, cfg, results, sector_dir)
-
-
-# ------------------------------------------------------------------------------------------------ dask
-
-
-def test_dask_workers_download_and_score_their_share(tmp_path, sector, server, monkeypatch):
-    from clara_benchmark.dask_executor import local_cluster
-
-    def not_here(*args, **kwargs):
-        raise AssertionError("the client downloaded a file")
-
-    monkeypatch.setattr(Fetcher, "fetch_file", not_here)  # in this (the client's) process only
-    script = write_script(tmp_path / "catalogues", server, sector["stars"])
-    with local_cluster(2) as cluster:
-        cfg = stream_config(
-            tmp_path, sector, script, executor="dask", scheduler_address=cluster.scheduler_address
-        )
-        assert run("score", tmp_path, cfg, "dask") == 0
-    assert_scores_expected(tmp_path / "results", sector)
-    assert pd.read_csv(only(tmp_path / "results", "failures_*.csv")).empty
-    log = (tmp_path / "logs" / "anomaly_scoring.log").read_text()
-    assert re.search(r"2 worker process\(es\) x 2 download thread\(s\)", log)
-    assert re.search(r"received in [\d.]+ s by 2 worker process\(es\)", log)
 
 
 # ------------------------------------------------------------------------------------------------ manners
