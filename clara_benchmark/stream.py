@@ -24,11 +24,16 @@ holds one light curve per worker plus the in-flight batches' feature rows, whate
 
 Resume (``resume: true``). The work folder's parts are the record of what is done, the manifest a view
 of them: a resumed run rebuilds the manifest rows of every finished batch from its part, skips their
-files, and retries only files whose last outcome was a failed download. A file whose batch never landed
+files, and retries only downloads that failed because their retries ran out (a 404 is a final answer;
+a run that ends with such failures keeps its work folder for that resume). A file whose batch never landed
 is still on disk, verified, under its final name (files are removed only after their part is written):
 ``fetch_file`` finds it and makes no request; a ``.part`` is resumed with Range. At the end every finished
 light curve that is not kept is removed (a kill between a part and its removals left some), the final CSVs
 are written from the parts as ``score`` writes them, and the manifest is written in full.
+
+Stopping early: Ctrl-C creates a stop file in the work folder before the executor waits for its running
+tasks, and each worker's watcher thread aborts its transfers when it sees it; many downloads in a row
+failing after their retries (the archive or the network gone) stop the run the same way, resumable.
 
 Files already in the sector folder before the run started (an earlier ``download``) are used, never
 removed. The sector folder is locked against a concurrent ``download`` (``run.sector_lock``).
