@@ -80,7 +80,7 @@ COMMANDS: dict[str, Command] = {
         Command(
             "reference",
             "Build a reference set for sim: labelled light curves → PCA model + reference CSV",
-            "clara_benchmark.cosine_similarity.config:ReferenceConfig",
+            "clara_benchmark.config:ReferenceConfig",
             "clara_benchmark.commands.reference:run",
             "reference.log",
             "configs/reference_config.json",
@@ -88,7 +88,7 @@ COMMANDS: dict[str, Command] = {
         Command(
             "report",
             "A static HTML report (one folder, opens offline) from the outputs of score, sim and evaluate",
-            "clara_benchmark.report.command:ReportConfig",
+            "clara_benchmark.config:ReportConfig",
             "clara_benchmark.report.command:run",
             "report.log",
             "configs/report_config.json",
@@ -96,7 +96,7 @@ COMMANDS: dict[str, Command] = {
         Command(
             "train",
             "Train clara's own URF models (real vs CLARA synthetic transits) and rank them by CLARA's α",
-            "clara_benchmark.training.train:TrainConfig",
+            "clara_benchmark.config:TrainConfig",
             "clara_benchmark.commands.train:run",
             "train.log",
             "configs/train_config.json",
@@ -104,7 +104,7 @@ COMMANDS: dict[str, Command] = {
         Command(
             "evaluate",
             "Injection-recovery: recall of models over a depth x period x duration grid of injected transits",
-            "clara_benchmark.training.evaluate:EvaluateConfig",
+            "clara_benchmark.config:EvaluateConfig",
             "clara_benchmark.commands.evaluate:run",
             "evaluate.log",
             "configs/evaluate_config.json",

@@ -16,80 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clara_benchmark import products
-from clara_benchmark.config import MAX_WORKERS, MAX_WORKERS_WHY, ClaraError, key
+from clara_benchmark.config import ClaraError, ReportConfig
 
-RANK_CHOICES = ("auto", "wrss", "p3", "p5", "p9")
 IMG_DIR = "img"
-
-
-@dataclass
-class ReportConfig:
-    """Config of ``report`` (configs/report_config.json)."""
-
-    score_dir: Path = key(
-        "Output directory of score (anomaly_scores_*, wrss_p3p9_*, failures_* CSVs); the newest of each "
-        "kind is used",
-        "path",
-        required=True,
-        exists="dir",
-    )
-    output_dir: Path = key(
-        "Folder for the report: index.html and img/ (created when missing)",
-        "path",
-        "./results/report/",
-        exists="outdir",
-    )
-    sim_dir: Path | None = key(
-        "Output directory of sim (cosine_similarity_scores_* and cosine_similarity_failures_* CSVs); "
-        "none = no similarity section",
-        "path",
-        None,
-    )
-    evaluate_path: Path | None = key(
-        "Injection–recovery output: a recall CSV, or the directory holding it; none = no heat map",
-        "path",
-        None,
-    )
-    fits_dirs: list[Path] = key(
-        "Directories holding the candidates' FITS files, for their thumbnails", "list[path]", []
-    )
-    truth_csv: Path | None = key(
-        "CSV of the stars' true classes (columns filename or tic_id, and class; depth_ppm, period_days, "
-        "snr, ... shown when present), e.g. a simulated sector's truth CSV; none = no recovery section",
-        "path",
-        None,
-        exists="file",
-    )
-    reference_labels_csv: Path | None = key(
-        "The reference set's labels CSV (filename or tic_id, label), so that candidates in it say so; "
-        "none = not marked",
-        "path",
-        None,
-        exists="file",
-    )
-    run_log_dir: Path | None = key(
-        "Log directory of the run to summarise (its main.log); none = this command's --log_dir", "path", None
-    )
-    top_n: int = key("Number of top candidates listed, each with thumbnails", "int", 50, minimum=1)
-    rank_by: str = key(
-        'Rank candidates by "wrss", "p3", "p5" or "p9"; "auto" = WRSS when present, else the first model',
-        "str",
-        "auto",
-        choices=RANK_CHOICES,
-    )
-    max_rows_per_group: int = key("Similarity matches listed per label group", "int", 100, minimum=1)
-    title: str = key("Title of the report page", "str", "clara report")
-    max_workers: int = key(
-        "Processes drawing the thumbnails",
-        "int",
-        2,
-        minimum=1,
-        maximum=MAX_WORKERS,
-        maximum_why=MAX_WORKERS_WHY,
-    )
-
-    def monitor_path(self) -> Path:
-        return self.output_dir
 
 
 @dataclass
