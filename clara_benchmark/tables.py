@@ -117,6 +117,19 @@ def _failed(exc: Exception, deadline: _Deadline, query: str) -> ConfigError:
     return ConfigError(f'key "input_df_sql": query failed: {exc} (query: {query})')
 
 
+#: what a query may do: read and compute (functions, recursive CTEs); never attach a database file, run a
+#: pragma, or write (SQLite's authorizer is asked for every step of the statement)
+_ALLOWED_ACTIONS = frozenset(
+    getattr(sqlite3, name)
+    for name in ("SQLITE_SELECT", "SQLITE_READ", "SQLITE_FUNCTION", "SQLITE_RECURSIVE")
+    if hasattr(sqlite3, name)
+)
+
+
+def _authorize(action, *_args) -> int:
+    return sqlite3.SQLITE_OK if action in _ALLOWED_ACTIONS else sqlite3.SQLITE_DENY
+
+
 def sql_filter(
     table: pd.DataFrame,
     sql: str,
@@ -129,8 +142,9 @@ def sql_filter(
 
     ``sql`` is a full query (``SELECT … FROM input_df WHERE …``, as CLARA's configs) or just the condition
     after WHERE. The query's columns and row order are the candidates'. The query is bounded in time and
-    result size (see the module docstring; ``None`` takes the module's limit); every failure is a
-    ``ConfigError`` naming ``input_df_sql``.
+    result size (see the module docstring; ``None`` takes the module's limit) and may only read: attaching a
+    database file, a pragma or a write is refused by SQLite's authorizer. Every failure is a ``ConfigError``
+    naming ``input_df_sql``.
 
     >>> table = pd.DataFrame({"filename": ["a.fits", "b.fits"], "score": [0.1, 0.9]})
     >>> sql_filter(table, "score > 0.5")["filename"].tolist()
@@ -150,6 +164,7 @@ def sql_filter(
         except (sqlite3.Error, ValueError) as exc:
             raise ConfigError(f'key "input_df_sql": cannot load the input table into SQLite: {exc}') from None
         conn.set_progress_handler(deadline, _PROGRESS_STEPS)
+        conn.set_authorizer(_authorize)
         try:
             cursor = conn.execute(query)
             columns = [d[0] for d in cursor.description or ()]
@@ -158,6 +173,7 @@ def sql_filter(
             raise _failed(exc, deadline, query) from None
         finally:
             conn.set_progress_handler(None, 0)
+            conn.set_authorizer(None)
     if not columns:
         raise ConfigError(
             f'key "input_df_sql": the statement returns no rows; give a SELECT (query: {query})'
