@@ -28,9 +28,10 @@ and ``clustering.cluster`` (scikit-learn HDBSCAN, CLARA's defaults) with the met
 
 ``command``: the ``features`` command end to end (candidate CSV, file lookup below fits_dir, the pipeline's
 worker processes, every output file) on ``--copies`` copies of each shared real file with PDCSAP_FLUX,
-bin_means with use_dtw and advanced_10 (one copy), for each ``--workers``; against CLARA's method on the
-same files in this process (its bin_means loop is sequential; its advanced_10 CPU per star). Wall seconds
-per star for clara (the machine's other load included), CPU seconds per star for CLARA.
+bin_means (then again with use_dtw: the O(n²) DTW matrix on top) and advanced_10 (one copy of each file),
+for each ``--workers``; against CLARA's method on the same files in this process. Per star: wall seconds
+(the machine's other load included) and CPU seconds (this process and its reaped workers, the command's
+imports and start-up included) for clara, CPU seconds for CLARA.
 """
 
 from __future__ import annotations
@@ -423,7 +424,14 @@ def _command_inputs(root: Path, copies: int):
     return unique, names
 
 
-def _run_command(root: Path, tag: str, **keys) -> float:
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its reaped children (the local executor's workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _run_command(root: Path, tag: str, **keys) -> tuple[float, float]:
+    """(wall, CPU) seconds of one ``features`` run in this process (workers' CPU included)."""
     from clara_benchmark import cli
 
     config = root / f"{tag}.json"
@@ -437,10 +445,17 @@ def _run_command(root: Path, tag: str, **keys) -> float:
             }
         )
     )
-    w0 = time.perf_counter()
+    w0, c0 = time.perf_counter(), _cpu_s()
     code = cli.main(["features", "--config", str(config), "--log_dir", str(root / "logs"), "--quiet"])
     assert code == 0, code
-    return time.perf_counter() - w0
+    return time.perf_counter() - w0, _cpu_s() - c0
+
+
+def _line(what: str, n: int, wall: float, cpu: float, clara_cpu: float) -> str:
+    return (
+        f"clara features {what}: {n} stars in {wall:.1f} s wall, {cpu:.1f} s CPU; per star "
+        f"{wall / n * 1e3:.1f} ms wall, {cpu / n * 1e3:.1f} ms CPU; CLARA CPU / clara CPU {clara_cpu / (cpu / n):.1f}x"
+    )
 
 
 def bench_command(args) -> None:
@@ -452,29 +467,32 @@ def bench_command(args) -> None:
         unique, names = _command_inputs(root, args.copies)
         _warm_up(TESS_REAL / "notch-locor" / "tess2018206045859-s0001-0000000410214986-0120-s_lc.fits")
         clara_bins = sum(_timed(clara_bin_means, p)[1] for p in unique) / len(unique)
-        adv = [_timed(clara_advanced10, p) for p in unique]
-        clara_adv = sum(cpu for _, cpu, _ in adv) / len(unique)
+        clara_adv = sum(_timed(clara_advanced10, p)[1] for p in unique) / len(unique)
         print(
-            f"CLARA (this process, CPU per star over {len(unique)} files): bin_means {clara_bins:.3f} s, "
-            f"advanced_10 {clara_adv:.2f} s"
+            f"CLARA (this process, CPU per star over the same {len(unique)} files): bin_means {clara_bins:.3f} s, "
+            f"advanced_10 {clara_adv:.2f} s (CLARA's command runs bin_means in one process)"
         )
-        adv_keys = {
-            "features": "advanced_10_feature_set",
-            "input_df_sql": f"SELECT filename FROM input_df LIMIT {len(unique)}",
-        }
+        first = f"SELECT filename FROM input_df LIMIT {len(unique)}"
         for workers in args.workers:
-            wall = _run_command(root, f"bm{workers}", features="bin_means", use_dtw=True, max_workers=workers)
+            label = f"{workers} worker(s)"
+            wall, cpu = _run_command(root, f"bm{workers}", features="bin_means", max_workers=workers)
+            print(_line(f"bin_means, {label}", len(names), wall, cpu, clara_bins), flush=True)
+            wall_d, cpu_d = _run_command(
+                root, f"dtw{workers}", features="bin_means", use_dtw=True, max_workers=workers
+            )
             print(
-                f"clara features bin_means + use_dtw, {workers} worker(s): {len(names)} stars in {wall:.1f} s, "
-                f"{wall / len(names) * 1e3:.1f} ms/star wall; CLARA/clara {clara_bins / (wall / len(names)):.1f}x",
+                f"  + use_dtw: {wall_d - wall:+.1f} s wall, {cpu_d - cpu:+.1f} s CPU for the "
+                f"{len(names)}x{len(names)} DTW matrix",
                 flush=True,
             )
-            wall = _run_command(root, f"adv{workers}", max_workers=workers, **adv_keys)
-            print(
-                f"clara features advanced_10, {workers} worker(s): {len(unique)} stars in {wall:.1f} s, "
-                f"{wall / len(unique):.2f} s/star wall; CLARA/clara {clara_adv / (wall / len(unique)):.1f}x",
-                flush=True,
+            wall, cpu = _run_command(
+                root,
+                f"adv{workers}",
+                features="advanced_10_feature_set",
+                input_df_sql=first,
+                max_workers=workers,
             )
+            print(_line(f"advanced_10, {label}", len(unique), wall, cpu, clara_adv), flush=True)
 
 
 def main(argv=None) -> int:
