@@ -55,10 +55,19 @@ def run(tmp_path_factory) -> dict:
     )
     npz = next((root / "features" / "bin_means").glob("bin_means_features_*.npz"))
     out = root / "clustering"
-    _run("clustering", root, features_path=str(npz), output_dir=str(out), cluster_algorithm="kmeans", n_clusters=2)
+    _run(
+        "clustering",
+        root,
+        features_path=str(npz),
+        output_dir=str(out),
+        cluster_algorithm="kmeans",
+        n_clusters=2,
+    )
     scores = root / "scores"  # the report's one required input
     scores.mkdir()
-    (scores / "anomaly_scores_p3_20240101_000000.csv").write_text("tic,filename,anomaly_score\n1,x.fits,0.5\n")
+    (scores / "anomaly_scores_p3_20240101_000000.csv").write_text(
+        "tic,filename,anomaly_score\n1,x.fits,0.5\n"
+    )
     record = json.loads(next(out.glob("clustering_*.json")).read_text())
     results = pd.read_csv(out / record["algorithms"]["kmeans"]["results"])
     return {"root": root, "fits": fits, "scores": scores, "clustering": out, "results": results}
@@ -135,7 +144,8 @@ def test_clustering_section_in_a_real_browser(chromium, report, run):  # noqa: F
             page.goto((report["dir"] / "index.html").resolve().as_uri())
             page.wait_for_load_state("load")
             images = page.eval_on_selector_all(
-                "#clustering img", "imgs => imgs.map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])"
+                "#clustering img",
+                "imgs => imgs.map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])",
             )
             assert len(images) == 1 + sum(min(2, n) for n in run["results"].cluster_label.value_counts())
             assert all(complete and width > 0 for _, complete, width in images), images
