@@ -49,19 +49,9 @@ from clara_benchmark.products import LABEL_GROUPS
 # machinery
 
 
-#: "clara_bool": a JSON boolean, or the strings "true"/"false" CLARA's own config files use (features, clustering)
-KINDS = (
-    "str",
-    "int",
-    "float",
-    "bool",
-    "clara_bool",
-    "path",
-    "list[path]",
-    "list[str]",
-    "str|list[str]",
-    "dict",
-)
+KINDS = ("str", "int", "float", "bool", "path", "list[path]", "list[str]", "str|list[str]", "dict")
+#: features and clustering (issue 14): "clara_bool" is a JSON boolean, or CLARA's strings "true"/"false"
+KINDS += ("clara_bool",)
 CLARA_BOOL_STRINGS = {"true": True, "false": False}
 
 
@@ -104,9 +94,10 @@ def key(
     maximum_why: str | None = None,
     nullable: bool = False,
 ):
-    """Declare a config key. ``exists`` is "file" or "dir" when the path must already exist ("path": a file
-    or a directory), "input" for
+    """Declare a config key. ``exists`` is "file" or "dir" when the path must already exist, "input" for
     light-curve inputs (a folder, a file or a glob pattern that matches something; ``~`` expanded).
+
+    ``exists="path"``: a file or a directory that exists (features, clustering, sim's ``features_path``).
 
     ``maximum`` bounds a number (an int key without one is bounded by ``INT_MAX``); ``maximum_why`` says
     in the error what the limit is, e.g. "clara's limit on concurrent downloads".
