@@ -109,6 +109,23 @@ COMMANDS: dict[str, Command] = {
             "evaluate.log",
             "configs/evaluate_config.json",
         ),
+        # features and clustering (issue 14)
+        Command(
+            "features",
+            "CLARA's feature sets of candidates: fluxpowerstack (clara-4000), bin_means (+ DTW), advanced_10",
+            "clara_benchmark.config:FeaturesConfig",
+            "clara_benchmark.commands.features:run",
+            "feature_extraction.log",
+            "configs/feature_extraction_config.json",
+        ),
+        Command(
+            "clustering",
+            "Cluster a feature matrix or DTW distances (kmeans, dbscan, hdbscan, gmm, bgmm, or compare them)",
+            "clara_benchmark.config:ClusteringConfig",
+            "clara_benchmark.commands.clustering:run",
+            "clustering.log",
+            "configs/clustering_config.json",
+        ),
         Command(
             "demo",
             "The whole pipeline offline on a simulated sector: download, train, score, reference, sim, "
@@ -184,7 +201,7 @@ def _add_key_option(group, f: dataclasses.Field) -> None:
     help_text = f"{meta['help']} (default: {describe_default(f)})".replace("%", "%%")
     kind = meta["kind"]
     opts = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
-    if kind == "bool":
+    if kind in ("bool", "clara_bool"):
         group.add_argument(
             f"--{f.name}", nargs="?", const=True, type=_parse_bool, metavar="true|false", **opts
         )

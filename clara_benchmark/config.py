@@ -50,6 +50,9 @@ from clara_benchmark.products import LABEL_GROUPS
 
 
 KINDS = ("str", "int", "float", "bool", "path", "list[path]", "list[str]", "str|list[str]", "dict")
+#: features and clustering (issue 14): "clara_bool" is a JSON boolean, or CLARA's strings "true"/"false"
+KINDS += ("clara_bool",)
+CLARA_BOOL_STRINGS = {"true": True, "false": False}
 
 
 def usable_cpus() -> int:
@@ -93,6 +96,8 @@ def key(
 ):
     """Declare a config key. ``exists`` is "file" or "dir" when the path must already exist, "input" for
     light-curve inputs (a folder, a file or a glob pattern that matches something; ``~`` expanded).
+
+    ``exists="path"``: a file or a directory that exists (features, clustering, sim's ``features_path``).
 
     ``maximum`` bounds a number (an int key without one is bounded by ``INT_MAX``); ``maximum_why`` says
     in the error what the limit is, e.g. "clara's limit on concurrent downloads".
@@ -195,6 +200,10 @@ def _text_problem(kind: str, value: Any) -> str | None:
 def _type_ok(kind: str, value: Any) -> bool:
     if kind == "bool":
         return isinstance(value, bool)
+    if kind == "clara_bool":
+        return isinstance(value, bool) or (
+            isinstance(value, str) and value.strip().lower() in CLARA_BOOL_STRINGS
+        )
     if kind == "int":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "float":  # JSON's NaN/Infinity are no number a key can mean
@@ -212,6 +221,7 @@ def _type_ok(kind: str, value: Any) -> bool:
 
 _KIND_WORDS = {
     "bool": "true or false",
+    "clara_bool": 'true or false (a JSON boolean, or CLARA\'s strings "true"/"false")',
     "int": "an integer",
     "float": "a finite number",
     "str": "a non-empty string",
@@ -224,6 +234,8 @@ _KIND_WORDS = {
 
 
 def _convert(kind: str, value: Any) -> Any:
+    if kind == "clara_bool":
+        return value if isinstance(value, bool) else CLARA_BOOL_STRINGS[value.strip().lower()]
     if kind == "path":
         return Path(value)
     if kind == "list[path]":
@@ -319,13 +331,15 @@ def _check_exists(source: str, name: str, text: str, what: str) -> None:
         if path.exists() and not path.is_dir():
             raise ConfigError(f'{source}: key "{name}": "{text}" is a file, not a directory')
         return
-    noun = "directory" if what == "dir" else "file"
+    noun = {"dir": "directory", "file": "file", "path": "path"}[what]
     if not path.exists():
         raise ConfigError(f'{source}: key "{name}": {noun} "{text}" does not exist')
     if what == "dir" and not path.is_dir():
         raise ConfigError(f'{source}: key "{name}": "{text}" is not a directory')
     if what == "file" and not path.is_file():
         raise ConfigError(f'{source}: key "{name}": "{text}" is not a file')
+    if what == "path" and not (path.is_file() or path.is_dir()):
+        raise ConfigError(f'{source}: key "{name}": "{text}" is neither a file nor a directory')
 
 
 def _file_kind(mode: int) -> str:
@@ -842,10 +856,11 @@ class SimConfig:
     )
     top_k: int = key("Also report the k best matches per candidate", "int", 1, minimum=1)
     features_path: Path | None = key(
-        "Feature directory written by score (save_features) to reuse; missing files are computed",
+        "Feature directory written by score (save_features), or a fluxpowerstack .npz written by features, "
+        "to reuse; missing files are computed",
         "path",
         None,
-        exists="dir",
+        exists="path",
     )
     flux_column: str = flux_column_key()
     quality_bitmask: str = quality_bitmask_key()
@@ -1368,6 +1383,16 @@ class ReportConfig:
         "path",
         None,
     )
+    # features and clustering (issue 14)
+    clustering_dir: Path | None = key(
+        "Output directory of clustering (its newest run is shown: members of each cluster with thumbnails, "
+        "the 2-D map, the metadata); none = no clustering section",
+        "path",
+        None,
+    )
+    cluster_thumbnails: int = key(
+        "Members of each cluster drawn as thumbnails (the rest are listed)", "int", 6, minimum=0, maximum=200
+    )
     fits_dirs: list[Path] = key(
         "Directories holding the candidates' FITS files, for their thumbnails", "list[path]", []
     )
@@ -1405,6 +1430,262 @@ class ReportConfig:
         maximum=MAX_WORKERS,
         maximum_why=MAX_WORKERS_WHY,
     )
+
+    def monitor_path(self) -> Path:
+        return self.output_dir
+
+
+# -----------------------------------------------------------------------------------------------------
+# features and clustering (issue 14: CLARA's later commands; CLARA_LATER.md)
+
+
+FEATURE_METHODS = ("fluxpowerstack", "bin_means", "advanced_10_feature_set")
+#: the longest vector ``desired_length`` may ask for (each star's vector is held in memory)
+MAX_DESIRED_LENGTH = 100_000
+CLUSTER_ALGORITHMS = ("kmeans", "dbscan", "hdbscan", "gmm", "bgmm")
+CLUSTER_PREPROCESSING = ("standard", "minmax", "robust", "none")
+#: which matrix of a saved feature set (.npz) to cluster
+CLUSTER_MATRICES = ("features", "pca", "adjusted", "dtw")
+MAP_METHODS = ("auto", "pca", "tsne", "none")
+
+
+@dataclass
+class FeaturesConfig:
+    """Config of ``features`` (CLARA's feature_extraction_config.json)."""
+
+    fits_dir: Path = key(
+        "Directory of the candidates' FITS files (sub-folders are searched too)",
+        "path",
+        required=True,
+        exists="dir",
+    )
+    input_df_path: Path = key(
+        "Candidate table (e.g. the WRSS CSV written by score) with a column of file names",
+        "path",
+        required=True,
+        exists="file",
+    )
+    input_df_sql: str | None = key(
+        "SQL over a table named input_df selecting the candidates; none = every row", "str", None
+    )
+    output_dir: Path = key(
+        "Directory for the features; they go to <output_dir>/<features>/ (created when missing)",
+        "path",
+        required=True,
+        exists="outdir",
+    )
+    features: str = key(
+        "Feature set: fluxpowerstack (clara-4000), bin_means (CLARA's fold, z-scored bin means) or "
+        "advanced_10_feature_set (CLARA's ten shape and transit numbers)",
+        "str",
+        required=True,
+        choices=FEATURE_METHODS,
+    )
+    reduce_features: bool = key(
+        "fluxpowerstack: also write the PCA of the matrix (<...>_pca_<n>.npy)", "clara_bool", False
+    )
+    reduce_features_n_features: int = key(
+        "PCA components (lowered to the number of stars - 1 when there are fewer)",
+        "int",
+        50,
+        minimum=1,
+        maximum=4000,
+        maximum_why="a clara-4000 vector has 4,000 values",
+    )
+    filename_column_in_df: str = key("Column of input_df naming the FITS files", "str", "filename")
+    desired_length: int | None = key(
+        "bin_means: pad with zeros / truncate the bin means to this length before the z-score; "
+        "fluxpowerstack and advanced_10: also write each vector truncated or zero-padded to it "
+        "(<...>_adjusted_<n>.npy)",
+        "int",
+        None,
+        minimum=1,
+        maximum=MAX_DESIRED_LENGTH,
+        maximum_why="clara's limit on a vector's length",
+    )
+    use_dtw: bool = key(
+        "bin_means: also write the pairwise dynamic-time-warping distance matrix (bin_means_dtw_matrix_<ts>.npy)",
+        "clara_bool",
+        False,
+    )
+    features_path: Path | None = key(
+        "fluxpowerstack: feature directory written by score (save_features), or a fluxpowerstack .npz "
+        "written by features, to reuse; missing files are computed",
+        "path",
+        None,
+        exists="path",
+    )
+    flux_column: str = flux_column_key()
+    quality_bitmask: str = quality_bitmask_key()
+    bin_20s_to_2min: bool = bin_20s_key()
+    max_workers: int = max_workers_key()
+    batch_size: int = batch_size_key(16)
+    executor: str = executor_key()
+    scheduler_address: str | None = scheduler_address_key()
+
+    def check(self) -> str | None:
+        problem = check_read_keys(self)
+        if problem:
+            return problem
+        if not self.filename_column_in_df.strip():
+            return 'key "filename_column_in_df" must name a column'
+        return None
+
+    def unused_keys(self) -> list[str]:
+        """Keys given that this feature set does not use (CLARA ignores them too): one note each."""
+        notes = []
+        if self.reduce_features and self.features != "fluxpowerstack":
+            notes.append(f'"reduce_features" applies to fluxpowerstack only: no PCA of {self.features}')
+        if self.use_dtw and self.features != "bin_means":
+            notes.append(f'"use_dtw" applies to bin_means only: no DTW matrix of {self.features}')
+        if self.features_path is not None and self.features != "fluxpowerstack":
+            notes.append(f'"features_path" is a store of clara-4000 vectors: not used for {self.features}')
+        return notes
+
+    def monitor_path(self) -> Path:
+        return self.fits_dir
+
+
+@dataclass
+class ClusteringConfig:
+    """Config of ``clustering`` (CLARA's clustering_config.json)."""
+
+    features_path: Path = key(
+        "The matrix: a .npy written by features (with filenames_path), or the self-describing .npz "
+        "written next to it (file names included)",
+        "path",
+        required=True,
+        exists="file",
+    )
+    filenames_path: Path | None = key(
+        "The .txt of file names of a .npy matrix (line i = row i); not needed with a .npz",
+        "path",
+        None,
+        exists="file",
+    )
+    output_dir: Path = key(
+        "Directory for the results (created when missing)", "path", required=True, exists="outdir"
+    )
+    cluster_algorithm: str = key(
+        'kmeans, dbscan, hdbscan, gmm, bgmm, or "compare" (run several: key "algorithms")',
+        "str",
+        required=True,
+        choices=(*CLUSTER_ALGORITHMS, "compare"),
+    )
+    preprocessing: str = key(
+        "Scaling of the features: standard, minmax, robust or none (never for a distance matrix)",
+        "str",
+        "standard",
+        choices=CLUSTER_PREPROCESSING,
+    )
+    is_distance_matrix: bool = key(
+        "The matrix is a square precomputed distance matrix (e.g. DTW): dbscan/hdbscan only",
+        "clara_bool",
+        False,
+    )
+    n_clusters: int = key("kmeans: number of clusters", "int", 3, minimum=1)
+    eps: float = key("dbscan: neighbourhood radius", "float", 0.5)
+    min_samples: int = key("dbscan, hdbscan: neighbours of a core point", "int", 5, minimum=1)
+    min_cluster_size: int = key("hdbscan: smallest cluster", "int", 15, minimum=2)
+    n_components: int = key("gmm, bgmm: mixture components", "int", 3, minimum=1)
+    covariance_type: str = key(
+        "gmm, bgmm: covariance", "str", "full", choices=("full", "tied", "diag", "spherical")
+    )
+    weight_concentration_prior_type: str = key(
+        "bgmm: prior type",
+        "str",
+        "dirichlet_process",
+        choices=("dirichlet_process", "dirichlet_distribution"),
+    )
+    weight_concentration_prior: float = key("bgmm: weight concentration prior", "float", 0.1)
+    random_state: int | None = key(
+        "Seed of kmeans, gmm, bgmm (and the map)",
+        "int",
+        42,
+        minimum=0,
+        maximum=SEED_MAX,
+        maximum_why=SEED_WHY,
+        nullable=True,
+    )
+    matrix: str = key(
+        'With a .npz: which matrix to cluster, "features", or the "pca", "adjusted" or "dtw" matrix written '
+        "with it",
+        "str",
+        "features",
+        choices=CLUSTER_MATRICES,
+    )
+    algorithms: list[str] = key(
+        'cluster_algorithm "compare": the algorithms to run', "list[str]", list(CLUSTER_ALGORITHMS)
+    )
+    map_method: str = key(
+        '2-D map coloured by cluster: "pca", "tsne", "none"; "auto" = PCA of features, t-SNE of a '
+        "distance matrix",
+        "str",
+        "auto",
+        choices=MAP_METHODS,
+    )
+
+    def params(self) -> dict:
+        """The algorithms' parameters (CLARA's flat keys)."""
+        names = (
+            "n_clusters",
+            "eps",
+            "min_samples",
+            "min_cluster_size",
+            "n_components",
+            "covariance_type",
+            "weight_concentration_prior_type",
+            "weight_concentration_prior",
+            "random_state",
+        )
+        return {name: getattr(self, name) for name in names}
+
+    @property
+    def input_kind(self) -> str:
+        return Path(self.features_path).suffix.lower()
+
+    @property
+    def distance_matrix(self) -> bool:
+        """Is the matrix clustered a distance matrix (given so, or the DTW matrix of a .npz)?"""
+        return bool(self.is_distance_matrix or self.matrix == "dtw")
+
+    def check(self) -> str | None:
+        if self.input_kind not in (".npy", ".npz"):
+            return (
+                f'key "features_path" must be a .npy matrix (with "filenames_path") or the .npz written by '
+                f'features, got "{self.features_path}"'
+            )
+        if self.input_kind == ".npy" and self.filenames_path is None:
+            return (
+                'key "filenames_path" is required with a .npy features_path (the .txt written next to it), '
+                "or give the .npz written by features, which carries the file names"
+            )
+        if self.input_kind == ".npy" and self.matrix != "features":
+            return f'key "matrix" ("{self.matrix}") picks a matrix of a .npz; features_path is a .npy'
+        for name in self.algorithms:
+            if name not in CLUSTER_ALGORITHMS:
+                return (
+                    f'key "algorithms": unknown algorithm "{name}" (valid: {", ".join(CLUSTER_ALGORITHMS)})'
+                )
+        from clara_benchmark.clustering.algorithms import plan_clustering
+
+        names = self.algorithms if self.cluster_algorithm == "compare" else [self.cluster_algorithm]
+        try:
+            for name in names:
+                if (
+                    self.cluster_algorithm != "compare"
+                    or not self.distance_matrix
+                    or name in ("dbscan", "hdbscan")
+                ):
+                    plan_clustering(name, self.params(), self.preprocessing, self.distance_matrix)
+        except ConfigError as exc:
+            return str(exc)
+        if self.cluster_algorithm == "compare" and self.distance_matrix:
+            if not any(name in ("dbscan", "hdbscan") for name in names):
+                return 'key "algorithms": a distance matrix can only be clustered by dbscan or hdbscan'
+        if self.distance_matrix and self.map_method == "pca":
+            return 'key "map_method": PCA needs feature vectors; use "tsne" (or "auto") for a distance matrix'
+        return None
 
     def monitor_path(self) -> Path:
         return self.output_dir
