@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clara_benchmark.report.command import ReportConfig, build_report
+from clara_benchmark.config import ReportConfig
+from clara_benchmark.report.command import build_report
 from clara_benchmark.report.plots import candidate_figure, periodicity
 
 

@@ -3,6 +3,7 @@
     python bench/bench_shapes.py features [--files N] [--numpy]   bin_means, advanced_10 per real light curve
     python bench/bench_shapes.py dtw [--stars 1000] [--baseline-rows 50]
     python bench/bench_shapes.py cluster [--stars 20000]   PCA-50 + HDBSCAN of clara-4000-like vectors
+    python bench/bench_shapes.py command [--copies 4] [--workers 1 2]   the features command end to end
 
 ``features``: the shared real files (../shared/data/tess_real) that have a PDCSAP_FLUX column.
 (a) CLARA's method, rebuilt from astropy/scipy calls as CLARA's code makes them (lightkurve stands aside:
@@ -22,8 +23,15 @@ rows (its per-pair time × n² gives its full-matrix time); peak RSS of each in 
 
 ``cluster``: 20,000 rows of 4,000 float32 values shaped like clara-4000 vectors (3,000 z-scored flux
 samples + 1,000 Lomb–Scargle powers of simulated stars of several classes, each row its own noise),
-then ``reduce_features`` PCA to 50 components and scikit-learn HDBSCAN (CLARA's defaults) with the
-metadata metrics; time of each step and peak RSS, in a fresh process.
+as float64 (the ``features`` command's matrices), then ``featuresets.reduce_features`` (PCA to 50 components)
+and ``clustering.cluster`` (scikit-learn HDBSCAN, CLARA's defaults) with the metadata metrics; time of each step and peak RSS, in a fresh process.
+
+``command``: the ``features`` command end to end (candidate CSV, file lookup below fits_dir, the pipeline's
+worker processes, every output file) on ``--copies`` copies of each shared real file with PDCSAP_FLUX,
+bin_means (then again with use_dtw: the O(n²) DTW matrix on top) and advanced_10 (one copy of each file),
+for each ``--workers``; against CLARA's method on the same files in this process. Per star: wall seconds
+(the machine's other load included) and CPU seconds (this process and its reaped workers, the command's
+imports and start-up included) for clara, CPU seconds for CLARA.
 """
 
 from __future__ import annotations
@@ -354,16 +362,17 @@ def clara4000_like(n: int, seed: int = 0, templates: int = 300):
 
 
 def _cluster_run(n: int):
-    from sklearn.decomposition import PCA
+    import numpy as np
 
     from clara_benchmark.clustering import cluster
+    from clara_benchmark.featuresets import reduce_features
 
     steps = {}
     w0 = time.perf_counter()
-    x = clara4000_like(n)
+    x = clara4000_like(n).astype(np.float64)  # the features command's matrices are float64
     steps["simulate"] = time.perf_counter() - w0
     w0 = time.perf_counter()
-    reduced = PCA(n_components=50, random_state=42).fit_transform(x)
+    reduced, _ = reduce_features(x, 50)  # the command's reduce_features (seeded PCA)
     steps["pca50"] = time.perf_counter() - w0
     w0 = time.perf_counter()
     result = cluster(reduced, "hdbscan")
@@ -384,6 +393,108 @@ def bench_cluster(args) -> None:
     print(json.dumps(out, indent=1))
 
 
+# ------------------------------------------------------------------------------------------- command
+
+
+def _command_inputs(root: Path, copies: int):
+    """``copies`` renamed copies of each shared real file that has PDCSAP_FLUX, and the candidate CSV."""
+    import shutil
+
+    import pandas as pd
+
+    from clara_benchmark.lightcurve import read_lightcurve
+
+    fits = root / "fits"
+    fits.mkdir(parents=True)
+    unique = []
+    for path in sorted(TESS_REAL.glob("*/*.fits")):
+        try:
+            read_lightcurve(path)
+        except ValueError:
+            continue
+        unique.append(path)
+    names = []
+    for k in range(copies):
+        for path in unique:
+            name = f"c{k}_{path.name}" if k else path.name
+            if name not in names:
+                shutil.copy(path, fits / name)
+                names.append(name)
+    pd.DataFrame({"filename": names}).to_csv(root / "candidates.csv", index=False)
+    return unique, names
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its reaped children (the local executor's workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _run_command(root: Path, tag: str, **keys) -> tuple[float, float]:
+    """(wall, CPU) seconds of one ``features`` run in this process (workers' CPU included)."""
+    from clara_benchmark import cli
+
+    config = root / f"{tag}.json"
+    config.write_text(
+        json.dumps(
+            {
+                "fits_dir": str(root / "fits"),
+                "input_df_path": str(root / "candidates.csv"),
+                "output_dir": str(root / f"out_{tag}"),
+                **keys,
+            }
+        )
+    )
+    w0, c0 = time.perf_counter(), _cpu_s()
+    code = cli.main(["features", "--config", str(config), "--log_dir", str(root / "logs"), "--quiet"])
+    assert code == 0, code
+    return time.perf_counter() - w0, _cpu_s() - c0
+
+
+def _line(what: str, n: int, wall: float, cpu: float, clara_cpu: float) -> str:
+    return (
+        f"clara features {what}: {n} stars in {wall:.1f} s wall, {cpu:.1f} s CPU; per star "
+        f"{wall / n * 1e3:.1f} ms wall, {cpu / n * 1e3:.1f} ms CPU; CLARA CPU / clara CPU {clara_cpu / (cpu / n):.1f}x"
+    )
+
+
+def bench_command(args) -> None:
+    import tempfile
+
+    warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        unique, names = _command_inputs(root, args.copies)
+        _warm_up(TESS_REAL / "notch-locor" / "tess2018206045859-s0001-0000000410214986-0120-s_lc.fits")
+        clara_bins = sum(_timed(clara_bin_means, p)[1] for p in unique) / len(unique)
+        clara_adv = sum(_timed(clara_advanced10, p)[1] for p in unique) / len(unique)
+        print(
+            f"CLARA (this process, CPU per star over the same {len(unique)} files): bin_means {clara_bins:.3f} s, "
+            f"advanced_10 {clara_adv:.2f} s (CLARA's command runs bin_means in one process)"
+        )
+        first = f"SELECT filename FROM input_df LIMIT {len(unique)}"
+        for workers in args.workers:
+            label = f"{workers} worker(s)"
+            wall, cpu = _run_command(root, f"bm{workers}", features="bin_means", max_workers=workers)
+            print(_line(f"bin_means, {label}", len(names), wall, cpu, clara_bins), flush=True)
+            wall_d, cpu_d = _run_command(
+                root, f"dtw{workers}", features="bin_means", use_dtw=True, max_workers=workers
+            )
+            print(
+                f"  + use_dtw: {wall_d - wall:+.1f} s wall, {cpu_d - cpu:+.1f} s CPU for the "
+                f"{len(names)}x{len(names)} DTW matrix",
+                flush=True,
+            )
+            wall, cpu = _run_command(
+                root,
+                f"adv{workers}",
+                features="advanced_10_feature_set",
+                input_df_sql=first,
+                max_workers=workers,
+            )
+            print(_line(f"advanced_10, {label}", len(unique), wall, cpu, clara_adv), flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -399,11 +510,16 @@ def main(argv=None) -> int:
     d.add_argument("--baseline-rows", type=int, default=50)
     c = sub.add_parser("cluster")
     c.add_argument("--stars", type=int, default=20000)
+    m = sub.add_parser("command")
+    m.add_argument("--copies", type=int, default=4)
+    m.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args(argv)
     if getattr(args, "numpy", False):
         global USE_NUMBA
         USE_NUMBA = False
-    {"features": bench_features, "dtw": bench_dtw, "cluster": bench_cluster}[args.what](args)
+    {"features": bench_features, "dtw": bench_dtw, "cluster": bench_cluster, "command": bench_command}[
+        args.what
+    ](args)
     return 0
 
 

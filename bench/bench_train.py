@@ -23,12 +23,13 @@ import numpy as np
 
 
 def main() -> None:
+    from clara_benchmark.config import CLARA_VARIANTS, VariantConfig
     from clara_benchmark.executors import LocalExecutor
     from clara_benchmark.extract import extract_batch
     from clara_benchmark.features import clara4000, clean_and_standardise, lomb_scargle_power_reference
     from clara_benchmark.synthetic.sector import write_sector
     from clara_benchmark.synthetic.transits import SyntheticSetSpec, generate_transit_set
-    from clara_benchmark.training.train import CLARA_VARIANTS, VariantConfig, fit_forest, synthetic_matrix
+    from clara_benchmark.training.train import fit_forest, synthetic_matrix
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--real", type=int, default=1416)

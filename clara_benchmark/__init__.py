@@ -12,6 +12,8 @@ The pipeline in a notebook::
     table, record = clara.wrss(scores)                              # CLARA's WRSS and its batch min/max
     reference = clara.ReferenceSet.load("pca.pkl", "reference.csv")
     matches, _ = clara.label(features, reference, top_k=3)          # best cosine-similarity matches
+    shapes = clara.feature_set("lightcurves/", "bin_means")         # CLARA's fold + z-scored bin means
+    groups = clara.cluster(shapes.features, "hdbscan")              # labels, silhouette, ... (clustering)
 
 Every name below is importable from ``clara_benchmark``; they are loaded on first use, so importing the
 package costs nothing. docs/api.md walks through a whole session. Errors are ``ClaraError`` subclasses
@@ -38,6 +40,14 @@ _EXPORTS = {
     "clara4000": "clara_benchmark.features",
     "clara4000_many": "clara_benchmark.extract",
     "FeatureMatrix": "clara_benchmark.extract",
+    # CLARA's feature sets and clustering (features, clustering)
+    "feature_set": "clara_benchmark.featuresets",
+    "FeatureSet": "clara_benchmark.featuresets",
+    "cluster": "clara_benchmark.clustering.pipeline",
+    "ClusteringResult": "clara_benchmark.clustering.pipeline",
+    "compare_algorithms": "clara_benchmark.clustering.compare",
+    "cluster_map": "clara_benchmark.clustering.map",
+    "dtw_distance_matrix": "clara_benchmark.dtw",
     # scoring
     "load_models": "clara_benchmark.urf_scoring.models",
     "ScoringModels": "clara_benchmark.urf_scoring.models",

@@ -80,7 +80,7 @@ COMMANDS: dict[str, Command] = {
         Command(
             "reference",
             "Build a reference set for sim: labelled light curves → PCA model + reference CSV",
-            "clara_benchmark.cosine_similarity.config:ReferenceConfig",
+            "clara_benchmark.config:ReferenceConfig",
             "clara_benchmark.commands.reference:run",
             "reference.log",
             "configs/reference_config.json",
@@ -88,7 +88,7 @@ COMMANDS: dict[str, Command] = {
         Command(
             "report",
             "A static HTML report (one folder, opens offline) from the outputs of score, sim and evaluate",
-            "clara_benchmark.report.command:ReportConfig",
+            "clara_benchmark.config:ReportConfig",
             "clara_benchmark.report.command:run",
             "report.log",
             "configs/report_config.json",
@@ -96,7 +96,7 @@ COMMANDS: dict[str, Command] = {
         Command(
             "train",
             "Train clara's own URF models (real vs CLARA synthetic transits) and rank them by CLARA's α",
-            "clara_benchmark.training.train:TrainConfig",
+            "clara_benchmark.config:TrainConfig",
             "clara_benchmark.commands.train:run",
             "train.log",
             "configs/train_config.json",
@@ -104,10 +104,27 @@ COMMANDS: dict[str, Command] = {
         Command(
             "evaluate",
             "Injection-recovery: recall of models over a depth x period x duration grid of injected transits",
-            "clara_benchmark.training.evaluate:EvaluateConfig",
+            "clara_benchmark.config:EvaluateConfig",
             "clara_benchmark.commands.evaluate:run",
             "evaluate.log",
             "configs/evaluate_config.json",
+        ),
+        # features and clustering (issue 14)
+        Command(
+            "features",
+            "CLARA's feature sets of candidates: fluxpowerstack (clara-4000), bin_means (+ DTW), advanced_10",
+            "clara_benchmark.config:FeaturesConfig",
+            "clara_benchmark.commands.features:run",
+            "feature_extraction.log",
+            "configs/feature_extraction_config.json",
+        ),
+        Command(
+            "clustering",
+            "Cluster a feature matrix or DTW distances (kmeans, dbscan, hdbscan, gmm, bgmm, or compare them)",
+            "clara_benchmark.config:ClusteringConfig",
+            "clara_benchmark.commands.clustering:run",
+            "clustering.log",
+            "configs/clustering_config.json",
         ),
         Command(
             "demo",
@@ -184,7 +201,7 @@ def _add_key_option(group, f: dataclasses.Field) -> None:
     help_text = f"{meta['help']} (default: {describe_default(f)})".replace("%", "%%")
     kind = meta["kind"]
     opts = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
-    if kind == "bool":
+    if kind in ("bool", "clara_bool"):
         group.add_argument(
             f"--{f.name}", nargs="?", const=True, type=_parse_bool, metavar="true|false", **opts
         )

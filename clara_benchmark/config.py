@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clara_benchmark import products
 from clara_benchmark.exceptions import ClaraError, ConfigError  # noqa: F401 (re-exported)
 from clara_benchmark.products import LABEL_GROUPS
 
@@ -49,6 +50,9 @@ from clara_benchmark.products import LABEL_GROUPS
 
 
 KINDS = ("str", "int", "float", "bool", "path", "list[path]", "list[str]", "str|list[str]", "dict")
+#: features and clustering (issue 14): "clara_bool" is a JSON boolean, or CLARA's strings "true"/"false"
+KINDS += ("clara_bool",)
+CLARA_BOOL_STRINGS = {"true": True, "false": False}
 
 
 def usable_cpus() -> int:
@@ -92,6 +96,8 @@ def key(
 ):
     """Declare a config key. ``exists`` is "file" or "dir" when the path must already exist, "input" for
     light-curve inputs (a folder, a file or a glob pattern that matches something; ``~`` expanded).
+
+    ``exists="path"``: a file or a directory that exists (features, clustering, sim's ``features_path``).
 
     ``maximum`` bounds a number (an int key without one is bounded by ``INT_MAX``); ``maximum_why`` says
     in the error what the limit is, e.g. "clara's limit on concurrent downloads".
@@ -194,6 +200,10 @@ def _text_problem(kind: str, value: Any) -> str | None:
 def _type_ok(kind: str, value: Any) -> bool:
     if kind == "bool":
         return isinstance(value, bool)
+    if kind == "clara_bool":
+        return isinstance(value, bool) or (
+            isinstance(value, str) and value.strip().lower() in CLARA_BOOL_STRINGS
+        )
     if kind == "int":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "float":  # JSON's NaN/Infinity are no number a key can mean
@@ -211,6 +221,7 @@ def _type_ok(kind: str, value: Any) -> bool:
 
 _KIND_WORDS = {
     "bool": "true or false",
+    "clara_bool": 'true or false (a JSON boolean, or CLARA\'s strings "true"/"false")',
     "int": "an integer",
     "float": "a finite number",
     "str": "a non-empty string",
@@ -223,6 +234,8 @@ _KIND_WORDS = {
 
 
 def _convert(kind: str, value: Any) -> Any:
+    if kind == "clara_bool":
+        return value if isinstance(value, bool) else CLARA_BOOL_STRINGS[value.strip().lower()]
     if kind == "path":
         return Path(value)
     if kind == "list[path]":
@@ -318,13 +331,15 @@ def _check_exists(source: str, name: str, text: str, what: str) -> None:
         if path.exists() and not path.is_dir():
             raise ConfigError(f'{source}: key "{name}": "{text}" is a file, not a directory')
         return
-    noun = "directory" if what == "dir" else "file"
+    noun = {"dir": "directory", "file": "file", "path": "path"}[what]
     if not path.exists():
         raise ConfigError(f'{source}: key "{name}": {noun} "{text}" does not exist')
     if what == "dir" and not path.is_dir():
         raise ConfigError(f'{source}: key "{name}": "{text}" is not a directory')
     if what == "file" and not path.is_file():
         raise ConfigError(f'{source}: key "{name}": "{text}" is not a file')
+    if what == "path" and not (path.is_file() or path.is_dir()):
+        raise ConfigError(f'{source}: key "{name}": "{text}" is neither a file nor a directory')
 
 
 def _file_kind(mode: int) -> str:
@@ -973,10 +988,11 @@ class SimConfig:
     )
     top_k: int = key("Also report the k best matches per candidate", "int", 1, minimum=1)
     features_path: Path | None = key(
-        "Feature directory written by score (save_features) to reuse; missing files are computed",
+        "Feature directory written by score (save_features), or a fluxpowerstack .npz written by features, "
+        "to reuse; missing files are computed",
         "path",
         None,
-        exists="dir",
+        exists="path",
     )
     flux_column: str = flux_column_key()
     quality_bitmask: str = quality_bitmask_key()
@@ -1050,3 +1066,758 @@ def load_download_config(path: Path | None, overrides: dict) -> list[DownloadBlo
             )
         )
     return blocks
+
+
+# -----------------------------------------------------------------------------------------------------
+# reference
+
+
+DEFAULT_COMPONENTS = 50
+
+
+@dataclass
+class ReferenceConfig:
+    """Config of ``reference``: labelled light curves → PCA model + reference CSV for ``sim``."""
+
+    labels_path: Path = key(
+        'CSV of labelled objects: columns "filename,label" or "tic_id,label"',
+        "path",
+        required=True,
+        exists="file",
+    )
+    fits_dir: Path = key(
+        "Directory of the labelled light curves (sub-folders are searched too)",
+        "path",
+        required=True,
+        exists="dir",
+    )
+    output_dir: Path = key(
+        "Directory for the PCA model and reference CSV (created when missing)",
+        "path",
+        required=True,
+        exists="outdir",
+    )
+    name: str = key(
+        "Name of the set: writes pca_model_<name>.skops and reduced_features_<name>.csv", "str", "reference"
+    )
+    n_components: int = key(
+        "PCA components (fewer when there are fewer objects: at most objects - 1)",
+        "int",
+        DEFAULT_COMPONENTS,
+        minimum=1,
+    )
+    features_path: Path | None = key(
+        "Feature directory written by score (save_features) to reuse", "path", None, exists="dir"
+    )
+    flux_column: str = flux_column_key()
+    quality_bitmask: str = quality_bitmask_key()
+    bin_20s_to_2min: bool = bin_20s_key()
+    max_workers: int = max_workers_key()
+    batch_size: int = batch_size_key(64)
+    executor: str = executor_key()
+    scheduler_address: str | None = scheduler_address_key()
+
+    def check(self) -> str | None:
+        problem = check_read_keys(self)
+        if problem:
+            return problem
+        if os.sep in self.name or (os.altsep and os.altsep in self.name) or self.name in (".", ".."):
+            return f'key "name" must be a plain name, not a path, got "{self.name}"'
+        longest = f"reduced_features_{self.name}.csv"  # the longer of the two file names it gives
+        if len(os.fsencode(longest)) > NAME_MAX_BYTES:
+            return (
+                f'key "name" is too long: the file name reduced_features_<name>.csv would be '
+                f"{len(os.fsencode(longest))} bytes (file names are at most {NAME_MAX_BYTES})"
+            )
+        return None
+
+    def monitor_path(self) -> Path:
+        return self.fits_dir
+
+
+# -----------------------------------------------------------------------------------------------------
+# train
+
+
+#: CLARA's selected models (CLARA_SPEC §4); all: max_depth 700, min_samples_leaf 1, gini, random_state 42
+CLARA_VARIANTS = {
+    "P3": {
+        "n_curves": 300,
+        "length_days": 23.75,
+        "cadence_minutes": 2.0,
+        "noise_ppm": 50.0,
+        "n_estimators": 83,
+        "max_features": "log2",
+        "min_samples_split": 4,
+        "bootstrap": False,
+    },
+    "P5": {
+        "n_curves": 300,
+        "length_days": 25.25,
+        "cadence_minutes": 2.0,
+        "noise_ppm": 225.0,
+        "n_estimators": 166,
+        "max_features": "sqrt",
+        "min_samples_split": 2,
+        "bootstrap": True,
+    },
+    "P9": {
+        "n_curves": 300,
+        "length_days": 24.5,
+        "cadence_minutes": 2.0,
+        "noise_ppm": 225.0,
+        "n_estimators": 166,
+        "max_features": "sqrt",
+        "min_samples_split": 2,
+        "bootstrap": True,
+    },
+}
+
+
+@dataclass
+class VariantConfig:
+    """One model to train: its synthetic set and its forest (defaults: CLARA's common values)."""
+
+    length_days: float = key("Length of each synthetic curve (days)", "float", required=True, minimum=0.01)
+    noise_ppm: float = key("White noise of the synthetic curves (ppm)", "float", required=True, minimum=0)
+    n_curves: int = key("Number of synthetic curves", "int", 300, minimum=1)
+    cadence_minutes: float = key("Cadence of the synthetic curves (minutes)", "float", 2.0, minimum=0.01)
+    seed: int = seed_key("Seed of the synthetic set (CLARA: 42)")
+    n_estimators: int = key("Trees in the forest", "int", 166, minimum=1)
+    max_features: str = key("Features tried per split", "str", "sqrt", choices=("sqrt", "log2", "all"))
+    min_samples_split: int = key("Minimum samples to split a node", "int", 2, minimum=2)
+    min_samples_leaf: int = key("Minimum samples in a leaf", "int", 1, minimum=1)
+    bootstrap: bool = key("Bootstrap samples for each tree", "bool", True)
+    max_depth: int | None = key("Maximum tree depth (null: unlimited)", "int", 700, minimum=1, nullable=True)
+    criterion: str = key("Split criterion", "str", "gini", choices=("gini", "entropy", "log_loss"))
+    random_state: int = seed_key("Seed of the forest")
+
+    def n_cadences(self) -> float:
+        """Cadences of each synthetic curve (as ``time_grid`` makes them); a float, as it may be huge."""
+        n = self.length_days * 1440.0 / self.cadence_minutes
+        return float(math.ceil(n)) if n < 1e15 else n
+
+    def synthetic_spec(self):
+        """The variant's synthetic set (``synthetic.transits.SyntheticSetSpec``)."""
+        from clara_benchmark.synthetic.transits import SyntheticSetSpec
+
+        return SyntheticSetSpec(
+            n_curves=self.n_curves,
+            length_days=self.length_days,
+            cadence_minutes=self.cadence_minutes,
+            noise_ppm=self.noise_ppm,
+            seed=self.seed,
+        )
+
+    def forest_params(self) -> dict:
+        return {
+            "n_estimators": self.n_estimators,
+            "max_features": None if self.max_features == "all" else self.max_features,
+            "min_samples_split": self.min_samples_split,
+            "min_samples_leaf": self.min_samples_leaf,
+            "bootstrap": self.bootstrap,
+            "max_depth": self.max_depth,
+            "criterion": self.criterion,
+            "random_state": self.random_state,
+        }
+
+
+def parse_variants(raw: dict, where: str = 'key "variants"') -> dict[str, VariantConfig]:
+    if not raw:
+        return {}
+    out = {}
+    for name, block in raw.items():
+        if not isinstance(block, dict):
+            raise ConfigError(f'{where}: variant "{name}" must be a JSON object of keys')
+        out[name] = build_config(VariantConfig, block, f'{where}, variant "{name}"')
+    return out
+
+
+#: bytes per tree node of a fitted scikit-learn tree (64-byte node record + 2 class values of 8 bytes)
+NODE_BYTES = 80
+
+
+#: working memory of one light curve's clara-4000 extraction, in float64 arrays of its length (measured
+#: with tracemalloc: ~10 for 5,000-80,000 cadences; 16 leaves room for FINUFFT's own buffers)
+EXTRACTION_ARRAYS = 16
+
+
+def training_memory_bytes(variants: dict[str, VariantConfig], n_real: int, workers: int) -> tuple[float, str]:
+    """A lower estimate of train's peak memory, from the config alone, and the variant that sets it.
+
+    Real features (``n_real`` x 4000 float64) are held throughout; each variant then adds its synthetic
+    flux (n_curves x cadences float64), its features, the training matrix (float64, plus scikit-learn's
+    float32 copy), its forest (at most 2 nodes per sample per tree) and one curve's extraction per worker.
+    """
+    from clara_benchmark.features import N_FEATURES
+
+    real = n_real * N_FEATURES * 8.0
+    peak, worst = 0.0, ""
+    for name, v in variants.items():
+        cadences = v.n_cadences()
+        samples = n_real + v.n_curves
+        depth_nodes = 2.0 ** (v.max_depth + 1) if v.max_depth is not None and v.max_depth < 60 else math.inf
+        nodes = min(2.0 * samples, depth_nodes)
+        need = (
+            v.n_curves * cadences * 8.0
+            + v.n_curves * N_FEATURES * 8.0
+            + samples * N_FEATURES * 12.0
+            + v.n_estimators * nodes * NODE_BYTES
+            + workers * cadences * 8.0 * EXTRACTION_ARRAYS
+        )
+        if need > peak:
+            peak, worst = need, name
+    return real + peak, worst
+
+
+def parse_alphas(text: str) -> list[float]:
+    try:
+        alphas = [float(a) for a in str(text).replace(";", ",").split(",") if a.strip()]
+    except ValueError:
+        raise ConfigError(f'key "alphas" must be numbers separated by commas, got "{text}"') from None
+    if not alphas or any(not 0 <= a <= 1 for a in alphas):
+        raise ConfigError(f'key "alphas" must be numbers within [0, 1] separated by commas, got "{text}"')
+    return alphas
+
+
+@dataclass
+class TrainConfig:
+    """Config of ``train``."""
+
+    input_dirs: list[Path] = key(
+        "Real light curves (class 1; downloaded or simulated): folders (searched recursively), files or globs",
+        "list[path]",
+        required=True,
+        exists="input",
+    )
+    output_dir: Path = key(
+        "Directory for the model files and summaries (created when missing)",
+        "path",
+        required=True,
+        exists="outdir",
+    )
+    max_real: int | None = key(
+        "Use only the first N real light curves by file name (CLARA: 1,500); null: all",
+        "int",
+        None,
+        minimum=1,
+    )
+    variants: dict = key(
+        "Models to train: {name: {length_days, noise_ppm, n_curves, cadence_minutes, seed, n_estimators, "
+        "max_features, min_samples_split, min_samples_leaf, bootstrap, max_depth, criterion, random_state}}",
+        "dict",
+        CLARA_VARIANTS,
+    )
+    features_dir: Path | None = key(
+        "Feature store (directory of part-*.npz) to take real features from; missing ones are computed",
+        "path",
+        None,
+        exists="dir",
+    )
+    save_features: bool = key(
+        "Save the real features computed here as a feature store in output_dir", "bool", False
+    )
+    labels_csv: Path | None = key(
+        "Known planets for α selection: a simulated sector's truth CSV, an ExoFOP TOI CSV, or tic_id/filename "
+        "(+ snr, depth_ppm, duration_hours)",
+        "path",
+        None,
+        exists="file",
+    )
+    alphas: str = key("α values for the selection, comma-separated", "str", "0.3,0.5,0.9")
+    selection_dirs: list[Path] | None = key(
+        "Light curves the selection scores (null: the real ones not used for training, else all of them)",
+        "list[path]",
+        None,
+        exists="input",
+    )
+    max_workers: int = max_workers_key("Number of worker processes (features) and forest jobs")
+    batch_size: int = batch_size_key(32)
+    executor: str = executor_key()
+    scheduler_address: str | None = scheduler_address_key()
+
+    def check(self) -> str | None:
+        try:
+            variants = parse_variants(self.variants)
+            parse_alphas(self.alphas)
+        except ConfigError as exc:
+            return str(exc)
+        if not variants:
+            return 'key "variants" is empty: give at least one model to train'
+        for name, variant in variants.items():
+            if not name or any(c in name for c in '/\\:*?"<>|\x00'):
+                return f'key "variants": variant name "{name}" cannot be used in a file name'
+            model_name = products.MODEL.name(name=name, tag=variant.synthetic_spec().tag)
+            if len(os.fsencode(model_name)) > NAME_MAX_BYTES:
+                return (
+                    f'key "variants": variant name "{name[:40]}..." is too long: its model file name would be '
+                    f"{len(os.fsencode(model_name))} bytes (file names are at most {NAME_MAX_BYTES})"
+                )
+        need, worst = training_memory_bytes(variants, self.max_real or 0, self.max_workers)
+        v = variants[worst]
+        real = f", with {self.max_real:,} real light curves" if self.max_real else ""
+        return memory_problem(
+            need,
+            f'the models of key "variants" ({worst}: {v.n_curves:,} synthetic curves of '
+            f"{v.n_cadences():,.0f} cadences, {v.n_estimators:,} trees{real})",
+            "use fewer or shorter synthetic curves (n_curves, length_days, cadence_minutes) or fewer trees",
+        )
+
+    def monitor_path(self) -> Path:
+        return self.input_dirs[0]
+
+
+# -----------------------------------------------------------------------------------------------------
+# evaluate
+
+
+GRID_AXES = ("depth_ppm", "period_days", "duration_hours")
+
+
+DEFAULT_GRID = {
+    "depth_ppm": [500, 1000, 2000, 5000, 10000, 20000],
+    "period_days": [1.0, 2.0, 4.0, 8.0, 12.0],
+    "duration_hours": [2.0],
+}
+
+
+def parse_grid(grid: dict) -> dict[str, list[float]]:
+    """The grid with every axis (missing ones from the default) as sorted unique floats; ValueError if bad."""
+    for name in grid:
+        if name not in GRID_AXES:
+            raise ValueError(f'key "grid": unknown axis "{name}" (valid: {", ".join(GRID_AXES)})')
+    out = {}
+    for axis in GRID_AXES:
+        values = grid.get(axis, DEFAULT_GRID[axis])
+        if not isinstance(values, list) or not values:
+            raise ValueError(f'key "grid": "{axis}" must be a non-empty list of numbers')
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f'key "grid": "{axis}" values must be positive numbers, got {v!r}')
+        out[axis] = sorted({float(v) for v in values})
+    if max(out["depth_ppm"]) >= 1e6:
+        raise ValueError('key "grid": "depth_ppm" values must be below 1,000,000')
+    if max(out["duration_hours"]) / 24.0 >= min(out["period_days"]) / 2.0:
+        raise ValueError(
+            f'key "grid": the longest duration ({max(out["duration_hours"]):g} h) must be shorter than half '
+            f"the shortest period ({min(out['period_days']):g} d)"
+        )
+    return out
+
+
+#: most grid cells evaluate takes: every host gets one injected copy (and 4000 features) per cell
+MAX_GRID_CELLS = 10_000
+
+
+def grid_cells(grid: dict[str, list[float]]) -> list[tuple[float, float, float]]:
+    return [(d, p, w) for d in grid["depth_ppm"] for p in grid["period_days"] for w in grid["duration_hours"]]
+
+
+@dataclass
+class EvaluateConfig:
+    """Config of ``evaluate``."""
+
+    input_dirs: list[Path] = key(
+        "Host light curves (quiet stars, real or simulated): folders (searched recursively), files or globs",
+        "list[path]",
+        required=True,
+        exists="input",
+    )
+    output_dir: Path = key(
+        "Directory for the CSVs and heat maps (created when missing)", "path", required=True, exists="outdir"
+    )
+    model_paths: list[Path] = key(
+        "Models to evaluate (.skops, or published CLARA .pkl)", "list[path]", required=True, exists="file"
+    )
+    truth_csv: Path | None = key(
+        "Truth CSV of a simulated sector: only its quiet stars are used as hosts", "path", None, exists="file"
+    )
+    max_hosts: int | None = key("Use at most N hosts (first by file name); null: all", "int", 50, minimum=1)
+    grid: dict = key(
+        "Injection grid: {depth_ppm: [...], period_days: [...], duration_hours: [...]}", "dict", DEFAULT_GRID
+    )
+    transit_model: str = key(
+        'Injected shape: "batman" (limb-darkened) or "box"', "str", "batman", choices=("batman", "box")
+    )
+    threshold: float = key("An injection counts as recovered when its score is above this", "float", 0.0)
+    seed: int = seed_key("Seed of the injected mid-transit times")
+    trust_pickles: bool = key(
+        "Load .pkl models whose sha256 is not a known CLARA release (runs their code!)", "bool", False
+    )
+    max_workers: int = max_workers_key()
+    batch_size: int = batch_size_key(2, "Hosts per task sent to a worker")
+    executor: str = executor_key()
+    scheduler_address: str | None = scheduler_address_key()
+
+    def check(self) -> str | None:
+        try:
+            grid = parse_grid(self.grid)
+        except ValueError as exc:
+            return str(exc)
+        stems = [Path(p).stem for p in self.model_paths]
+        if len(set(stems)) != len(stems):
+            return 'key "model_paths": two models have the same file name; rename one'
+        shape = [len(grid[axis]) for axis in GRID_AXES]
+        n_cells = shape[0] * shape[1] * shape[2]
+        if n_cells > MAX_GRID_CELLS:
+            return (
+                f'key "grid" has {n_cells:,} cells ({" x ".join(map(str, shape))} depth x period x duration), '
+                f"more than clara's limit of {MAX_GRID_CELLS:,}"
+            )
+        # in flight: 2 tasks per worker, each batch_size hosts x (cells + 1) feature rows; kept: one score row
+        # (~1 KB as a dict, then a DataFrame row) per host, cell and model
+        hosts = self.max_hosts or self.batch_size
+        need = 2 * self.max_workers * self.batch_size * (n_cells + 1) * 4000 * 8.0
+        need += hosts * (n_cells + 1) * len(self.model_paths) * 1000.0
+        return memory_problem(
+            need,
+            f'key "grid" ({n_cells:,} cells) with batch_size {self.batch_size}, max_workers {self.max_workers} '
+            f"and {'max_hosts ' + str(self.max_hosts) if self.max_hosts else 'all hosts'}",
+            "use fewer grid cells, a smaller batch_size or fewer max_workers",
+        )
+
+    def monitor_path(self) -> Path:
+        return self.input_dirs[0]
+
+
+# -----------------------------------------------------------------------------------------------------
+# report
+
+
+RANK_CHOICES = ("auto", "wrss", "p3", "p5", "p9")
+
+
+@dataclass
+class ReportConfig:
+    """Config of ``report`` (configs/report_config.json)."""
+
+    score_dir: Path = key(
+        "Output directory of score (anomaly_scores_*, wrss_p3p9_*, failures_* CSVs); the newest of each "
+        "kind is used",
+        "path",
+        required=True,
+        exists="dir",
+    )
+    output_dir: Path = key(
+        "Folder for the report: index.html and img/ (created when missing)",
+        "path",
+        "./results/report/",
+        exists="outdir",
+    )
+    sim_dir: Path | None = key(
+        "Output directory of sim (cosine_similarity_scores_* and cosine_similarity_failures_* CSVs); "
+        "none = no similarity section",
+        "path",
+        None,
+    )
+    evaluate_path: Path | None = key(
+        "Injection–recovery output: a recall CSV, or the directory holding it; none = no heat map",
+        "path",
+        None,
+    )
+    # features and clustering (issue 14)
+    clustering_dir: Path | None = key(
+        "Output directory of clustering (its newest run is shown: members of each cluster with thumbnails, "
+        "the 2-D map, the metadata); none = no clustering section",
+        "path",
+        None,
+    )
+    cluster_thumbnails: int = key(
+        "Members of each cluster drawn as thumbnails (the rest are listed)", "int", 6, minimum=0, maximum=200
+    )
+    fits_dirs: list[Path] = key(
+        "Directories holding the candidates' FITS files, for their thumbnails", "list[path]", []
+    )
+    truth_csv: Path | None = key(
+        "CSV of the stars' true classes (columns filename or tic_id, and class; depth_ppm, period_days, "
+        "snr, ... shown when present), e.g. a simulated sector's truth CSV; none = no recovery section",
+        "path",
+        None,
+        exists="file",
+    )
+    reference_labels_csv: Path | None = key(
+        "The reference set's labels CSV (filename or tic_id, label), so that candidates in it say so; "
+        "none = not marked",
+        "path",
+        None,
+        exists="file",
+    )
+    run_log_dir: Path | None = key(
+        "Log directory of the run to summarise (its main.log); none = this command's --log_dir", "path", None
+    )
+    top_n: int = key("Number of top candidates listed, each with thumbnails", "int", 50, minimum=1)
+    rank_by: str = key(
+        'Rank candidates by "wrss", "p3", "p5" or "p9"; "auto" = WRSS when present, else the first model',
+        "str",
+        "auto",
+        choices=RANK_CHOICES,
+    )
+    max_rows_per_group: int = key("Similarity matches listed per label group", "int", 100, minimum=1)
+    title: str = key("Title of the report page", "str", "clara report")
+    max_workers: int = key(
+        "Processes drawing the thumbnails",
+        "int",
+        2,
+        minimum=1,
+        maximum=MAX_WORKERS,
+        maximum_why=MAX_WORKERS_WHY,
+    )
+
+    def monitor_path(self) -> Path:
+        return self.output_dir
+
+
+# -----------------------------------------------------------------------------------------------------
+# features and clustering (issue 14: CLARA's later commands; CLARA_LATER.md)
+
+
+FEATURE_METHODS = ("fluxpowerstack", "bin_means", "advanced_10_feature_set")
+#: the longest vector ``desired_length`` may ask for (each star's vector is held in memory)
+MAX_DESIRED_LENGTH = 100_000
+CLUSTER_ALGORITHMS = ("kmeans", "dbscan", "hdbscan", "gmm", "bgmm")
+CLUSTER_PREPROCESSING = ("standard", "minmax", "robust", "none")
+#: which matrix of a saved feature set (.npz) to cluster
+CLUSTER_MATRICES = ("features", "pca", "adjusted", "dtw")
+MAP_METHODS = ("auto", "pca", "tsne", "none")
+
+
+@dataclass
+class FeaturesConfig:
+    """Config of ``features`` (CLARA's feature_extraction_config.json)."""
+
+    fits_dir: Path = key(
+        "Directory of the candidates' FITS files (sub-folders are searched too)",
+        "path",
+        required=True,
+        exists="dir",
+    )
+    input_df_path: Path = key(
+        "Candidate table (e.g. the WRSS CSV written by score) with a column of file names",
+        "path",
+        required=True,
+        exists="file",
+    )
+    input_df_sql: str | None = key(
+        "SQL over a table named input_df selecting the candidates; none = every row", "str", None
+    )
+    output_dir: Path = key(
+        "Directory for the features; they go to <output_dir>/<features>/ (created when missing)",
+        "path",
+        required=True,
+        exists="outdir",
+    )
+    features: str = key(
+        "Feature set: fluxpowerstack (clara-4000), bin_means (CLARA's fold, z-scored bin means) or "
+        "advanced_10_feature_set (CLARA's ten shape and transit numbers)",
+        "str",
+        required=True,
+        choices=FEATURE_METHODS,
+    )
+    reduce_features: bool = key(
+        "fluxpowerstack: also write the PCA of the matrix (<...>_pca_<n>.npy)", "clara_bool", False
+    )
+    reduce_features_n_features: int = key(
+        "PCA components (lowered to the number of stars - 1 when there are fewer)",
+        "int",
+        50,
+        minimum=1,
+        maximum=4000,
+        maximum_why="a clara-4000 vector has 4,000 values",
+    )
+    filename_column_in_df: str = key("Column of input_df naming the FITS files", "str", "filename")
+    desired_length: int | None = key(
+        "bin_means: pad with zeros / truncate the bin means to this length before the z-score; "
+        "fluxpowerstack and advanced_10: also write each vector truncated or zero-padded to it "
+        "(<...>_adjusted_<n>.npy)",
+        "int",
+        None,
+        minimum=1,
+        maximum=MAX_DESIRED_LENGTH,
+        maximum_why="clara's limit on a vector's length",
+    )
+    use_dtw: bool = key(
+        "bin_means: also write the pairwise dynamic-time-warping distance matrix (bin_means_dtw_matrix_<ts>.npy)",
+        "clara_bool",
+        False,
+    )
+    features_path: Path | None = key(
+        "fluxpowerstack: feature directory written by score (save_features), or a fluxpowerstack .npz "
+        "written by features, to reuse; missing files are computed",
+        "path",
+        None,
+        exists="path",
+    )
+    flux_column: str = flux_column_key()
+    quality_bitmask: str = quality_bitmask_key()
+    bin_20s_to_2min: bool = bin_20s_key()
+    max_workers: int = max_workers_key()
+    batch_size: int = batch_size_key(16)
+    executor: str = executor_key()
+    scheduler_address: str | None = scheduler_address_key()
+
+    def check(self) -> str | None:
+        problem = check_read_keys(self)
+        if problem:
+            return problem
+        if not self.filename_column_in_df.strip():
+            return 'key "filename_column_in_df" must name a column'
+        return None
+
+    def unused_keys(self) -> list[str]:
+        """Keys given that this feature set does not use (CLARA ignores them too): one note each."""
+        notes = []
+        if self.reduce_features and self.features != "fluxpowerstack":
+            notes.append(f'"reduce_features" applies to fluxpowerstack only: no PCA of {self.features}')
+        if self.use_dtw and self.features != "bin_means":
+            notes.append(f'"use_dtw" applies to bin_means only: no DTW matrix of {self.features}')
+        if self.features_path is not None and self.features != "fluxpowerstack":
+            notes.append(f'"features_path" is a store of clara-4000 vectors: not used for {self.features}')
+        return notes
+
+    def monitor_path(self) -> Path:
+        return self.fits_dir
+
+
+@dataclass
+class ClusteringConfig:
+    """Config of ``clustering`` (CLARA's clustering_config.json)."""
+
+    features_path: Path = key(
+        "The matrix: a .npy written by features (with filenames_path), or the self-describing .npz "
+        "written next to it (file names included)",
+        "path",
+        required=True,
+        exists="file",
+    )
+    filenames_path: Path | None = key(
+        "The .txt of file names of a .npy matrix (line i = row i); not needed with a .npz",
+        "path",
+        None,
+        exists="file",
+    )
+    output_dir: Path = key(
+        "Directory for the results (created when missing)", "path", required=True, exists="outdir"
+    )
+    cluster_algorithm: str = key(
+        'kmeans, dbscan, hdbscan, gmm, bgmm, or "compare" (run several: key "algorithms")',
+        "str",
+        required=True,
+        choices=(*CLUSTER_ALGORITHMS, "compare"),
+    )
+    preprocessing: str = key(
+        "Scaling of the features: standard, minmax, robust or none (never for a distance matrix)",
+        "str",
+        "standard",
+        choices=CLUSTER_PREPROCESSING,
+    )
+    is_distance_matrix: bool = key(
+        "The matrix is a square precomputed distance matrix (e.g. DTW): dbscan/hdbscan only",
+        "clara_bool",
+        False,
+    )
+    n_clusters: int = key("kmeans: number of clusters", "int", 3, minimum=1)
+    eps: float = key("dbscan: neighbourhood radius", "float", 0.5)
+    min_samples: int = key("dbscan, hdbscan: neighbours of a core point", "int", 5, minimum=1)
+    min_cluster_size: int = key("hdbscan: smallest cluster", "int", 15, minimum=2)
+    n_components: int = key("gmm, bgmm: mixture components", "int", 3, minimum=1)
+    covariance_type: str = key(
+        "gmm, bgmm: covariance", "str", "full", choices=("full", "tied", "diag", "spherical")
+    )
+    weight_concentration_prior_type: str = key(
+        "bgmm: prior type",
+        "str",
+        "dirichlet_process",
+        choices=("dirichlet_process", "dirichlet_distribution"),
+    )
+    weight_concentration_prior: float = key("bgmm: weight concentration prior", "float", 0.1)
+    random_state: int | None = key(
+        "Seed of kmeans, gmm, bgmm (and the map)",
+        "int",
+        42,
+        minimum=0,
+        maximum=SEED_MAX,
+        maximum_why=SEED_WHY,
+        nullable=True,
+    )
+    matrix: str = key(
+        'With a .npz: which matrix to cluster, "features", or the "pca", "adjusted" or "dtw" matrix written '
+        "with it",
+        "str",
+        "features",
+        choices=CLUSTER_MATRICES,
+    )
+    algorithms: list[str] = key(
+        'cluster_algorithm "compare": the algorithms to run', "list[str]", list(CLUSTER_ALGORITHMS)
+    )
+    map_method: str = key(
+        '2-D map coloured by cluster: "pca", "tsne", "none"; "auto" = PCA of features, t-SNE of a '
+        "distance matrix",
+        "str",
+        "auto",
+        choices=MAP_METHODS,
+    )
+
+    def params(self) -> dict:
+        """The algorithms' parameters (CLARA's flat keys)."""
+        names = (
+            "n_clusters",
+            "eps",
+            "min_samples",
+            "min_cluster_size",
+            "n_components",
+            "covariance_type",
+            "weight_concentration_prior_type",
+            "weight_concentration_prior",
+            "random_state",
+        )
+        return {name: getattr(self, name) for name in names}
+
+    @property
+    def input_kind(self) -> str:
+        return Path(self.features_path).suffix.lower()
+
+    @property
+    def distance_matrix(self) -> bool:
+        """Is the matrix clustered a distance matrix (given so, or the DTW matrix of a .npz)?"""
+        return bool(self.is_distance_matrix or self.matrix == "dtw")
+
+    def check(self) -> str | None:
+        if self.input_kind not in (".npy", ".npz"):
+            return (
+                f'key "features_path" must be a .npy matrix (with "filenames_path") or the .npz written by '
+                f'features, got "{self.features_path}"'
+            )
+        if self.input_kind == ".npy" and self.filenames_path is None:
+            return (
+                'key "filenames_path" is required with a .npy features_path (the .txt written next to it), '
+                "or give the .npz written by features, which carries the file names"
+            )
+        if self.input_kind == ".npy" and self.matrix != "features":
+            return f'key "matrix" ("{self.matrix}") picks a matrix of a .npz; features_path is a .npy'
+        for name in self.algorithms:
+            if name not in CLUSTER_ALGORITHMS:
+                return (
+                    f'key "algorithms": unknown algorithm "{name}" (valid: {", ".join(CLUSTER_ALGORITHMS)})'
+                )
+        from clara_benchmark.clustering.algorithms import plan_clustering
+
+        names = self.algorithms if self.cluster_algorithm == "compare" else [self.cluster_algorithm]
+        try:
+            for name in names:
+                if (
+                    self.cluster_algorithm != "compare"
+                    or not self.distance_matrix
+                    or name in ("dbscan", "hdbscan")
+                ):
+                    plan_clustering(name, self.params(), self.preprocessing, self.distance_matrix)
+        except ConfigError as exc:
+            return str(exc)
+        if self.cluster_algorithm == "compare" and self.distance_matrix:
+            if not any(name in ("dbscan", "hdbscan") for name in names):
+                return 'key "algorithms": a distance matrix can only be clustered by dbscan or hdbscan'
+        if self.distance_matrix and self.map_method == "pca":
+            return 'key "map_method": PCA needs feature vectors; use "tsne" (or "auto") for a distance matrix'
+        return None
+
+    def monitor_path(self) -> Path:
+        return self.output_dir

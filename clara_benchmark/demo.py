@@ -112,8 +112,12 @@ class DemoConfig:
             return 'keys "planet_fraction" + "binary_fraction" must leave room for other stars (<= 0.5)'
         if self.reference_fraction >= 1:
             return 'key "reference_fraction" must be below 1 (sim needs candidates outside the reference)'
-        from clara_benchmark.config import memory_problem
-        from clara_benchmark.training.train import CLARA_VARIANTS, parse_variants, training_memory_bytes
+        from clara_benchmark.config import (
+            CLARA_VARIANTS,
+            memory_problem,
+            parse_variants,
+            training_memory_bytes,
+        )
 
         variants = parse_variants(
             {n: {**v, "n_curves": self.synthetic_curves} for n, v in CLARA_VARIANTS.items()}
@@ -309,7 +313,7 @@ def run(config: DemoConfig, ctx) -> int:
     names = sorted(truth["filename"])
     ctx.log.log(f"demo: classes {truth['class'].value_counts().to_dict()}")
 
-    from clara_benchmark.training.train import CLARA_VARIANTS
+    from clara_benchmark.config import CLARA_VARIANTS
 
     models_dir = root / "models"
     # CLARA's P3/P5/P9 table, with the demo's (smaller or equal) number of synthetic curves

@@ -100,11 +100,31 @@ def _stored_batches(features_dir: str | os.PathLike, read_options: ReadOptions) 
     from clara_benchmark.featurestore import FeatureStore, ReadOptionsMismatch
 
     try:
+        if Path(features_dir).is_file():  # a fluxpowerstack set saved by ``features`` (featuresets.py)
+            yield _saved_set_batch(features_dir, read_options)
+            return
         yield from FeatureStore(features_dir).iter_batches(read_options)
     except ReadOptionsMismatch as exc:
         raise FeatureStoreError(features_dir, exc) from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # missing, foreign, damaged
         raise FeatureStoreError(features_dir, exc) from None
+
+
+def _saved_set_batch(path: str | os.PathLike, read_options: ReadOptions) -> Batch:
+    """The rows of a fluxpowerstack ``.npz`` written by ``features``, as one stored batch."""
+    from clara_benchmark.featuresets import FeatureSet
+    from clara_benchmark.featurestore import ReadOptionsMismatch
+
+    saved = FeatureSet.load(path)
+    if saved.method != "fluxpowerstack":
+        raise ValueError(f"it holds {saved.method} vectors, not clara-4000 (fluxpowerstack) ones")
+    made = saved.options.get("read_options") or ReadOptions().identity()
+    if made != read_options.identity():
+        raise ReadOptionsMismatch(
+            f"{Path(path).name} holds vectors made with {made}; this run reads {read_options.identity()} "
+            "(use a feature set made with the same options, or none)"
+        )
+    return Batch(list(saved.filenames), list(saved.paths), list(saved.tic_ids), saved.features)
 
 
 def iter_feature_batches(
@@ -119,8 +139,8 @@ def iter_feature_batches(
 ) -> Iterator[Batch]:
     """Feature batches (``values`` an n × 4000 matrix) for ``items``, one per file name.
 
-    Vectors the feature store at ``features_dir`` (written by ``score``/``train``) holds under an item's file
-    name come first, shard by shard with ``reused`` set, so memory stays bounded by one shard; the rest are
+    Vectors the feature store at ``features_dir`` (written by ``score``/``train``, or a fluxpowerstack
+    ``.npz`` written by ``features``) holds under an item's file name come first, shard by shard with ``reused`` set, so memory stays bounded by one shard; the rest are
     computed by ``executor`` in input order. Batches are therefore not in input order: key them by
     ``filenames``. ``locate`` gives the file to read for a path the store lacks (it runs only for those, so
     a costly search is skipped when the store has everything); a path it cannot locate becomes a failure
@@ -191,7 +211,8 @@ def clara4000_many(
     batch_size : int
         Light curves per task.
     features_path : path, optional
-        A feature store written by ``score`` (``save_features``): vectors found there are reused.
+        A feature store written by ``score`` (``save_features``), or a fluxpowerstack ``.npz`` written by
+        ``features``: vectors found there are reused.
     progress : callable, optional
         Called with the number of light curves each finished batch accounts for.
     read_options : ReadOptions or dict, optional

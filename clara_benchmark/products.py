@@ -33,6 +33,14 @@ from clara_benchmark.utils.io import atomic_open, atomic_write_bytes, atomic_wri
 TIMESTAMP = r"\d{8}_\d{6}"
 MODELS = ("p3", "p5", "p9")
 _FIELD = {"ts": TIMESTAMP, "model": "p3|p5|p9", "name": r"[^/\\]+?", "tag": r"[^/\\]+?"}
+# features and clustering (issue 14)
+_FIELD.update(
+    {
+        "method": "fluxpowerstack|bin_means|advanced_10_feature_set",
+        "algo": "kmeans|dbscan|hdbscan|gmm|bgmm",
+        "n": r"\d+",
+    }
+)
 
 # ------------------------------------------------------------------------------------------ columns
 
@@ -143,6 +151,25 @@ INJECTION_SCORES = Product("injection_scores", "injection_scores_{ts}.csv")
 INJECTION_RECALL = Product("injection_recall", "injection_recall_{ts}.csv")
 INJECTION_HEATMAP = Product("injection_heatmap", "injection_recall_{name}_{ts}.png")
 EVALUATE_FAILURES = Product("evaluate_failures", "evaluate_failures_{ts}.csv", FAILURE_PATH_COLUMNS)
+# features (in <output_dir>/<method>/; CLARA's names, and the self-describing .npz beside them)
+SHAPE_FEATURES = Product("shape_features", "{method}_features_{ts}.npy")
+SHAPE_FILENAMES = Product("shape_filenames", "{method}_filenames_{ts}.txt")
+SHAPE_SET = Product("shape_set", "{method}_features_{ts}.npz")
+SHAPE_PCA = Product("shape_pca", "{method}_features_{ts}_pca_{n}.npy")
+SHAPE_ADJUSTED = Product("shape_adjusted", "{method}_features_{ts}_adjusted_{n}.npy")
+SHAPE_DTW = Product("shape_dtw", "bin_means_dtw_matrix_{ts}.npy")
+SHAPE_FAILURES = Product("shape_failures", "{method}_failures_{ts}.csv", FAILURE_PATH_COLUMNS)
+# clustering
+CLUSTER_COLUMNS = ("filename", "cluster_label")
+CLUSTER_MAP_COLUMNS = ("filename", "tic_id", "x", "y", "cluster_label")
+CLUSTER_RESULTS = Product("cluster_results", "{algo}_results_{ts}.csv", CLUSTER_COLUMNS)
+CLUSTER_METADATA = Product("cluster_metadata", "{algo}_metadata_{ts}.txt")
+CLUSTER_MAP = Product("cluster_map", "{algo}_map_{ts}.png")
+CLUSTER_MAP_CSV = Product("cluster_map_csv", "{algo}_map_{ts}.csv", CLUSTER_MAP_COLUMNS)
+CLUSTER_COMPARISON = Product("cluster_comparison", "clustering_comparison_{ts}.csv")
+CLUSTER_COMPARISON_PLOT = Product("cluster_comparison_plot", "clustering_comparison_{ts}.png")
+#: what one clustering run wrote (the report reads the newest)
+CLUSTER_RECORD = Product("cluster_record", "clustering_{ts}.json")
 
 
 # ------------------------------------------------------------------------------------------ writers
@@ -250,3 +277,73 @@ def read_wrss(path: str | os.PathLike):
         dtype={"filename": str, **{c: "float64" for c in WRSS_FLOAT_COLUMNS}},
         float_precision="round_trip",
     )
+
+
+# ------------------------------------------------------------------------------------------ features, clustering
+
+
+def write_npy(path: str | os.PathLike, array) -> Path:
+    """A numpy array as ``.npy`` (no pickles), atomically."""
+    import numpy as np
+
+    with atomic_open(path, "wb") as fh:
+        np.save(fh, np.asarray(array), allow_pickle=False)
+    return Path(path)
+
+
+def write_lines(path: str | os.PathLike, lines: Iterable[str]) -> Path:
+    """One line per value (CLARA's ``<method>_filenames_<ts>.txt``), atomically."""
+    with atomic_open(path, "w", newline="", errors="backslashreplace") as fh:
+        for line in lines:
+            fh.write(f"{line}\n")
+    return Path(path)
+
+
+def read_lines(path: str | os.PathLike) -> list[str]:
+    """The non-empty lines of a ``.txt`` of file names (surrounding spaces removed)."""
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+        return [line.strip() for line in fh if line.strip()]
+
+
+class NpyMemmap:
+    """``with NpyMemmap(path, shape) as out:`` fill a float64 ``.npy`` memory map; renamed to ``path`` on
+    success only (a large matrix, e.g. DTW, never lives twice in memory nor half-written under its name)."""
+
+    def __init__(self, path: str | os.PathLike, shape: tuple[int, ...]):
+        self.path = Path(path)
+        self.shape = shape
+
+    def __enter__(self):
+        import tempfile
+
+        import numpy as np
+
+        from clara_benchmark.utils.io import OUTPUT_ERRNOS, output_error
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+            os.close(fd)
+            self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float64, shape=self.shape)
+        except OSError as exc:
+            if exc.errno in OUTPUT_ERRNOS:
+                raise output_error(self.path, exc) from exc
+            raise
+        return self.array
+
+    def __exit__(self, kind, exc, tb) -> None:
+        from clara_benchmark.utils.io import FULL_ERRNOS, output_error
+
+        try:
+            if kind is None:
+                self.array.flush()
+                del self.array
+                os.replace(self.tmp, self.path)
+                return
+        except OSError as error:
+            if error.errno in FULL_ERRNOS:
+                raise output_error(self.path, error) from error
+            raise
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)

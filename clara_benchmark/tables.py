@@ -46,17 +46,18 @@ _CHUNK_BYTES = 128 << 20
 _PROGRESS_STEPS = 10_000
 
 
-def read_input_table(path: Path) -> pd.DataFrame:
-    """The candidate table (score's WRSS CSV); it must have a ``filename`` column."""
+def read_input_table(path: Path, column: str = "filename") -> pd.DataFrame:
+    """The candidate table (score's WRSS CSV); it must have the ``column`` of file names (``filename``;
+    ``features`` takes CLARA's ``filename_column_in_df``)."""
     try:
-        table = pd.read_csv(path, dtype={"filename": str}, float_precision="round_trip")
+        table = pd.read_csv(path, dtype={column: str}, float_precision="round_trip")
     except pd.errors.EmptyDataError:
         raise ConfigError(f"{path}: input table is empty (no header)") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise ConfigError(f"{path}: cannot read input table ({' '.join(str(exc).split())})") from None
-    if "filename" not in table.columns:
+    if column not in table.columns:
         raise ConfigError(
-            f'{path}: input table has no "filename" column (columns: {", ".join(map(str, table.columns))})'
+            f'{path}: input table has no "{column}" column (columns: {", ".join(map(str, table.columns))})'
         )
     return table
 
@@ -117,6 +118,19 @@ def _failed(exc: Exception, deadline: _Deadline, query: str) -> ConfigError:
     return ConfigError(f'key "input_df_sql": query failed: {exc} (query: {query})')
 
 
+#: what a query may do: read and compute (functions, recursive CTEs); never attach a database file, run a
+#: pragma, or write (SQLite's authorizer is asked for every step of the statement)
+_ALLOWED_ACTIONS = frozenset(
+    getattr(sqlite3, name)
+    for name in ("SQLITE_SELECT", "SQLITE_READ", "SQLITE_FUNCTION", "SQLITE_RECURSIVE")
+    if hasattr(sqlite3, name)
+)
+
+
+def _authorize(action, *_args) -> int:
+    return sqlite3.SQLITE_OK if action in _ALLOWED_ACTIONS else sqlite3.SQLITE_DENY
+
+
 def sql_filter(
     table: pd.DataFrame,
     sql: str,
@@ -124,13 +138,15 @@ def sql_filter(
     time_limit: float | None = None,
     max_rows: int | None = None,
     max_bytes: int | None = None,
+    column: str = "filename",
 ) -> pd.DataFrame:
     """Run ``sql`` against ``table`` loaded as ``input_df`` in an in-memory SQLite database.
 
     ``sql`` is a full query (``SELECT … FROM input_df WHERE …``, as CLARA's configs) or just the condition
     after WHERE. The query's columns and row order are the candidates'. The query is bounded in time and
-    result size (see the module docstring; ``None`` takes the module's limit); every failure is a
-    ``ConfigError`` naming ``input_df_sql``.
+    result size (see the module docstring; ``None`` takes the module's limit) and may only read: attaching a
+    database file, a pragma or a write is refused by SQLite's authorizer. Every failure is a ``ConfigError``
+    naming ``input_df_sql``. The result must have ``column`` (the file names).
 
     >>> table = pd.DataFrame({"filename": ["a.fits", "b.fits"], "score": [0.1, 0.9]})
     >>> sql_filter(table, "score > 0.5")["filename"].tolist()
@@ -150,6 +166,7 @@ def sql_filter(
         except (sqlite3.Error, ValueError) as exc:
             raise ConfigError(f'key "input_df_sql": cannot load the input table into SQLite: {exc}') from None
         conn.set_progress_handler(deadline, _PROGRESS_STEPS)
+        conn.set_authorizer(_authorize)
         try:
             cursor = conn.execute(query)
             columns = [d[0] for d in cursor.description or ()]
@@ -158,14 +175,15 @@ def sql_filter(
             raise _failed(exc, deadline, query) from None
         finally:
             conn.set_progress_handler(None, 0)
+            conn.set_authorizer(None)
     if not columns:
         raise ConfigError(
             f'key "input_df_sql": the statement returns no rows; give a SELECT (query: {query})'
         )
     result = pd.DataFrame.from_records(rows, columns=columns)
-    if "filename" not in result.columns:
+    if column not in result.columns:
         raise ConfigError(
-            f'key "input_df_sql": the query must return a "filename" column '
+            f'key "input_df_sql": the query must return a "{column}" column '
             f"(it returned: {', '.join(map(str, result.columns)) or 'no columns'})"
         )
     return result

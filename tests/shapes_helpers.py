@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from clara_benchmark.folding import fold_at_period, zscore_bin_means
 from clara_benchmark.synthetic import stars as st
 from conftest import SHARED
 
@@ -64,3 +65,19 @@ def synthetic_shapes(seed: int, n_per_class: int = 12, days: float = 27.0, caden
             periods.append(period)
             epochs.append(t0)
     return t, fluxes, np.array(labels), np.array(periods), np.array(epochs)
+
+
+def dip_depths(seed):
+    """Folded (at the known period, dip at phase 0.5) z-scored bin means of the synthetic set, reduced to
+    [primary dip depth, deepest dip > 0.2 in phase away from it] — planets: one dip; binaries: two."""
+    t, fluxes, labels, periods, epochs = synthetic_shapes(seed)
+    rows, vectors = [], []
+    for flux, period, t0 in zip(fluxes, periods, epochs):
+        z = (flux - flux.mean()) / flux.std()
+        _, _, _, means = fold_at_period(t, z, period, 100, ((t0 % period) / period - 0.5) % 1.0)
+        v = zscore_bin_means(means)
+        i = int(np.argmin(v))
+        far = np.abs(((np.arange(100) - i + 50) % 100) - 50) > 20
+        rows.append([v.min() - np.median(v), v[far].min() - np.median(v)])
+        vectors.append(v)
+    return np.array(rows), np.array(vectors), labels

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from shapes_helpers import synthetic_shapes
+from shapes_helpers import dip_depths as _dip_depths
 from sklearn.cluster import DBSCAN, HDBSCAN, KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score, silhouette_score
@@ -19,7 +19,6 @@ from clara_benchmark.clustering.metrics import clustering_metrics
 from clara_benchmark.clustering.preprocessing import check_distance_matrix, scale_features
 from clara_benchmark.dtw import dtw_distance_matrix
 from clara_benchmark.exceptions import ConfigError
-from clara_benchmark.folding import fold_at_period, zscore_bin_means
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -248,22 +247,6 @@ def test_map_pca_and_tsne(blobs):
         cluster_map(blobs, labels, method="umap")
     with pytest.raises(ValueError, match="TIC ids for"):
         cluster_map(blobs, labels, tics[:5])
-
-
-def _dip_depths(seed):
-    """Folded (at the known period, dip at phase 0.5) z-scored bin means of the synthetic set, reduced to
-    [primary dip depth, deepest dip > 0.2 in phase away from it] — planets: one dip; binaries: two."""
-    t, fluxes, labels, periods, epochs = synthetic_shapes(seed)
-    rows, vectors = [], []
-    for flux, period, t0 in zip(fluxes, periods, epochs):
-        z = (flux - flux.mean()) / flux.std()
-        _, _, _, means = fold_at_period(t, z, period, 100, ((t0 % period) / period - 0.5) % 1.0)
-        v = zscore_bin_means(means)
-        i = int(np.argmin(v))
-        far = np.abs(((np.arange(100) - i + 50) % 100) - 50) > 20
-        rows.append([v.min() - np.median(v), v[far].min() - np.median(v)])
-        vectors.append(v)
-    return np.array(rows), np.array(vectors), labels
 
 
 # Measured on seeds 0-9 (bench-free, a few seconds): adjusted Rand index of kmeans >= 0.92 (mean 0.99),

@@ -76,6 +76,28 @@ def test_feature_extraction_identical_to_local(address, real_copies):
         assert np.array_equal(b.values, a.values)
 
 
+def test_feature_sets_identical_to_local(address):
+    """features' stages (bin_means, advanced_10) on Dask workers: the same numbers, rows and failure rows as
+    in this process (two stars CLARA folds, one it skips, one without PDCSAP_FLUX)."""
+    from shapes_helpers import TESS_REAL
+
+    from clara_benchmark.featuresets import feature_set
+
+    files = [
+        TESS_REAL / "stsci-notebooks" / "tess2018206045859-s0001-0000000038846515-0120-s_lc.fits",
+        TESS_REAL / "stsci-notebooks" / "tess2018206045859-s0001-0000000149603524-0120-s_lc.fits",
+        TESS_REAL / "stsci-notebooks" / "tess2018206045859-s0001-0000000025155310-0120-s_lc.fits",
+        TESS_REAL / "lightkurve-ext" / "hlsp_qlp_tess_ffi_s0024-0000000188589164_tess_v01_llc.fits",
+    ]
+    for method in ("bin_means", "advanced_10_feature_set"):
+        local = feature_set(files, method)
+        dask = feature_set(files, method, executor=DaskExecutor(address), batch_size=1)
+        assert len(local) == 2 and len(local.failures) == 2
+        assert dask.filenames == local.filenames and dask.tic_ids == local.tic_ids
+        assert dask.failures == local.failures
+        assert np.array_equal(dask.features, local.features)  # bit for bit
+
+
 def test_exception_reaches_caller_after_earlier_results(address):
     seen = []
     with pytest.raises(ValueError, match="three"):

@@ -32,6 +32,9 @@ def test_api_walkthrough_runs(monkeypatch):
     assert namespace["failures"].empty
     assert "25155310" in printed and "refusing" not in printed
     assert "unknown model file type" in printed  # the ModelFileError message was printed
+    shapes = namespace["shapes"]  # CLARA folds 11 of the 13 notch-locor files; 2 are failure rows
+    assert shapes.features.shape == (11, 100) and len(shapes.failures) == 2
+    assert sum(namespace["groups"].metrics.cluster_sizes.values()) == 11
 
 
 def test_scoring_snippet_is_short():

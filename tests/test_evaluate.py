@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from clara_benchmark import cli
-from clara_benchmark.config import ConfigError, load_flat_config
+from clara_benchmark.config import ConfigError, EvaluateConfig, load_flat_config
 from clara_benchmark.extract import clara4000_many
 from clara_benchmark.modelio import save_model
 from clara_benchmark.synthetic.sector import write_sector
 from clara_benchmark.synthetic.transits import SyntheticSetSpec
-from clara_benchmark.training.evaluate import EvaluateConfig, injection_times, summarise
+from clara_benchmark.training.evaluate import injection_times, summarise
 from clara_benchmark.training.train import fit_forest, synthetic_matrix
 
 GRID = {"depth_ppm": [300, 30000], "period_days": [2, 6], "duration_hours": [4]}

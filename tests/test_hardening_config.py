@@ -632,3 +632,28 @@ def test_ctrl_c_during_demo_exits_130(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted (Ctrl-C)" in err, err
     assert "failed with exit code 130" not in err
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "WITH x AS (SELECT 1) SELECT * FROM input_df, pragma_table_info('input_df')",
+        "filename IN (SELECT name FROM pragma_database_list)",
+        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c LIMIT 3) "
+        "SELECT input_df.* FROM input_df, c; ATTACH DATABASE 'evil.db' AS evil",
+    ],
+)
+def test_input_df_sql_can_only_read(tmp_path, monkeypatch, sql):
+    """A query may select and compute; pragmas and attaching database files are refused by SQLite's
+    authorizer, and a second statement is never run."""
+    import pandas as pd
+
+    from clara_benchmark import tables
+    from clara_benchmark.exceptions import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    table = pd.DataFrame({"filename": ["a.fits", "b.fits"], "x": [1, 2]})
+    with pytest.raises(ConfigError, match='key "input_df_sql"'):
+        tables.sql_filter(table, sql)
+    assert not (tmp_path / "evil.db").exists()
+    assert tables.sql_filter(table, "x > 1")["filename"].tolist() == ["b.fits"]

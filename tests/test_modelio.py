@@ -422,8 +422,8 @@ def test_custom_model_in_a_slot_is_logged_by_score(tmp_path, one_real):
 
 
 def test_variant_names_map_to_roles():
+    from clara_benchmark.config import CLARA_VARIANTS
     from clara_benchmark.modelio import variant_role
-    from clara_benchmark.training.train import CLARA_VARIANTS
 
     assert [variant_role(v) for v in CLARA_VARIANTS] == ["p3", "p5", "p9"]
     assert variant_role("A") == variant_role("p3_wide") == "custom"

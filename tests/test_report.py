@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 import report_helpers
-from clara_benchmark.config import ClaraError
+from clara_benchmark.config import ClaraError, ReportConfig
 from clara_benchmark.report import inputs as I
-from clara_benchmark.report.command import ReportConfig, build_report
+from clara_benchmark.report.command import build_report
 from clara_benchmark.report.plots import fold, periodicity
 from conftest import ROOT
 

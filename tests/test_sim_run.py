@@ -359,3 +359,22 @@ def test_no_candidates_gives_empty_outputs_not_a_crash(tmp_path, refset):
     code, out, failures, _ = run_sim(tmp_path, refset, table.iloc[0:0])
     assert code == 0 and out.empty and failures.empty
     assert list(out.columns[-4:]) == ["matched_label", "matched_filename", "label_group", "similarity_score"]
+
+
+def test_candidate_names_are_only_names(tmp_path, refset, monkeypatch):
+    """Issue 11 item 1: cfitsio reads "a(numpy.py)" as "copy a to numpy.py"; a candidate table naming it must
+    neither create numpy.py nor read "a" in its place: the row fails as a file that is not there."""
+    monkeypatch.chdir(tmp_path)
+    fits = tmp_path / "fits"
+    shutil.copytree(refset["fits"], fits)
+    names = sorted(refset["labels"])
+    shutil.copy(fits / names[0], fits / "a")
+    shutil.copy(fits / names[1], fits / "star[1].fits")  # a valid file with brackets in its name
+    code, out, failures, _ = run_sim(
+        tmp_path, refset, wrss_rows(["a(numpy.py)", "star[1].fits", "!clobber.fits"]), fits_dir=fits
+    )
+    assert code == 0
+    assert out["filename"].tolist() == ["star[1].fits"] and out["matched_filename"][0] == names[1]
+    assert sorted(failures["filename"]) == ["!clobber.fits", "a(numpy.py)"]
+    assert set(failures["reason"]) == {"file not found in fits_dir"}
+    assert not list(tmp_path.rglob("numpy.py")) and not list(tmp_path.rglob("clobber.fits"))

@@ -10,13 +10,13 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 
 from clara_benchmark import cli
-from clara_benchmark.config import ConfigError, load_flat_config
+from clara_benchmark.config import ConfigError, TrainConfig, load_flat_config
 from clara_benchmark.features import FEATURE_SPEC_VERSION, clara4000
 from clara_benchmark.modelio import load_model, save_model
 from clara_benchmark.synthetic.sector import write_sector
 from clara_benchmark.synthetic.transits import SyntheticSetSpec, generate_transit_set
 from clara_benchmark.training.selection import alpha_scores, mark_labelled, planet_labels, variant_metrics
-from clara_benchmark.training.train import TrainConfig, fit_forest, plain
+from clara_benchmark.training.train import fit_forest, plain
 from clara_benchmark.urf_scoring import anomaly_score
 
 VARIANTS = {

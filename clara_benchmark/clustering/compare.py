@@ -42,6 +42,14 @@ def compare_algorithms(
     ``table`` is a pandas DataFrame with one row per algorithm (:data:`COLUMNS`); ``results`` maps each
     algorithm that ran to its :class:`ClusteringResult`. ``params`` is one flat dict (CLARA's config keys),
     each algorithm taking its own keys from it. Unknown algorithm or parameter: ``ConfigError``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.r_[np.zeros((20, 2)), np.full((20, 2), 10.0)] + np.random.default_rng(0).normal(size=(40, 2))
+    >>> table, results = compare_algorithms(x, ["kmeans", "gmm"], {"n_clusters": 2, "n_components": 2})
+    >>> table[["algorithm", "n_clusters"]].to_dict("records")
+    [{'algorithm': 'kmeans', 'n_clusters': 2}, {'algorithm': 'gmm', 'n_clusters': 2}]
     """
     import pandas as pd
 

@@ -61,7 +61,16 @@ def cluster_map(
     random_state: int = 42,
     title: str | None = None,
 ) -> ClusterMap:
-    """Coordinates + PNG of the stars coloured by cluster (noise in grey), TIC ids kept per point."""
+    """Coordinates + PNG of the stars coloured by cluster (noise in grey), TIC ids kept per point.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(6, 4))
+    >>> m = cluster_map(x, [0, 0, 0, 1, 1, -1], [11, 12, 13, 14, 15, 16])
+    >>> list(m.table.columns), m.png[:4]
+    (['tic_id', 'x', 'y', 'cluster_label'], b'\x89PNG')
+    """
     import pandas as pd
 
     labels = np.asarray(labels)

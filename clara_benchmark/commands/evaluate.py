@@ -13,16 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from clara_benchmark import products
+from clara_benchmark.config import EvaluateConfig, grid_cells, parse_grid
 from clara_benchmark.exceptions import ClaraError
 from clara_benchmark.executors import get_executor
 from clara_benchmark.inputs import find_lightcurves
-from clara_benchmark.training.evaluate import (
-    EvaluateConfig,
-    grid_cells,
-    injection_recovery,
-    load_evaluated_models,
-    parse_grid,
-)
+from clara_benchmark.training.evaluate import injection_recovery, load_evaluated_models
 
 
 def run(config: EvaluateConfig, ctx) -> int:

@@ -8,7 +8,7 @@ and the failures.
 from __future__ import annotations
 
 from clara_benchmark import products
-from clara_benchmark.cosine_similarity.config import ReferenceConfig
+from clara_benchmark.config import ReferenceConfig
 from clara_benchmark.cosine_similarity.inputs import NOT_FOUND, FitsFinder
 from clara_benchmark.cosine_similarity.match import label_group
 from clara_benchmark.cosine_similarity.reference import build_reference, read_labels, resolve_labels

@@ -15,12 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from clara_benchmark import products
+from clara_benchmark.config import TrainConfig, parse_alphas, parse_variants
 from clara_benchmark.exceptions import ClaraError
 from clara_benchmark.executors import get_executor
 from clara_benchmark.extract import FeatureMatrix, iter_feature_batches
 from clara_benchmark.featurestore import FeatureStoreWriter
 from clara_benchmark.inputs import find_lightcurves
-from clara_benchmark.training.train import TrainConfig, parse_alphas, parse_variants, select_variants, train
+from clara_benchmark.training.train import select_variants, train
 
 
 def run(config: TrainConfig, ctx) -> int:

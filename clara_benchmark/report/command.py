@@ -16,80 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clara_benchmark import products
-from clara_benchmark.config import MAX_WORKERS, MAX_WORKERS_WHY, ClaraError, key
+from clara_benchmark.config import ClaraError, ReportConfig
 
-RANK_CHOICES = ("auto", "wrss", "p3", "p5", "p9")
 IMG_DIR = "img"
-
-
-@dataclass
-class ReportConfig:
-    """Config of ``report`` (configs/report_config.json)."""
-
-    score_dir: Path = key(
-        "Output directory of score (anomaly_scores_*, wrss_p3p9_*, failures_* CSVs); the newest of each "
-        "kind is used",
-        "path",
-        required=True,
-        exists="dir",
-    )
-    output_dir: Path = key(
-        "Folder for the report: index.html and img/ (created when missing)",
-        "path",
-        "./results/report/",
-        exists="outdir",
-    )
-    sim_dir: Path | None = key(
-        "Output directory of sim (cosine_similarity_scores_* and cosine_similarity_failures_* CSVs); "
-        "none = no similarity section",
-        "path",
-        None,
-    )
-    evaluate_path: Path | None = key(
-        "Injection–recovery output: a recall CSV, or the directory holding it; none = no heat map",
-        "path",
-        None,
-    )
-    fits_dirs: list[Path] = key(
-        "Directories holding the candidates' FITS files, for their thumbnails", "list[path]", []
-    )
-    truth_csv: Path | None = key(
-        "CSV of the stars' true classes (columns filename or tic_id, and class; depth_ppm, period_days, "
-        "snr, ... shown when present), e.g. a simulated sector's truth CSV; none = no recovery section",
-        "path",
-        None,
-        exists="file",
-    )
-    reference_labels_csv: Path | None = key(
-        "The reference set's labels CSV (filename or tic_id, label), so that candidates in it say so; "
-        "none = not marked",
-        "path",
-        None,
-        exists="file",
-    )
-    run_log_dir: Path | None = key(
-        "Log directory of the run to summarise (its main.log); none = this command's --log_dir", "path", None
-    )
-    top_n: int = key("Number of top candidates listed, each with thumbnails", "int", 50, minimum=1)
-    rank_by: str = key(
-        'Rank candidates by "wrss", "p3", "p5" or "p9"; "auto" = WRSS when present, else the first model',
-        "str",
-        "auto",
-        choices=RANK_CHOICES,
-    )
-    max_rows_per_group: int = key("Similarity matches listed per label group", "int", 100, minimum=1)
-    title: str = key("Title of the report page", "str", "clara report")
-    max_workers: int = key(
-        "Processes drawing the thumbnails",
-        "int",
-        2,
-        minimum=1,
-        maximum=MAX_WORKERS,
-        maximum_why=MAX_WORKERS_WHY,
-    )
-
-    def monitor_path(self) -> Path:
-        return self.output_dir
 
 
 @dataclass
@@ -127,7 +56,10 @@ def _img_name(prefix: str, text: str) -> str:
 
 
 #: the names of the figures build_report writes in img/ (thumbnails, histograms, heat maps), and no others
-OWN_FIGURE = re.compile(r"^(lc_[0-9a-f]{16}|hist_(p3|p5|p9|wrss)|recall_\d+)\.png$")
+OWN_FIGURE = re.compile(
+    r"^(lc_[0-9a-f]{16}|hist_(p3|p5|p9|wrss)|recall_\d+"
+    r"|cl_[0-9a-f]{16}|cluster_map|cluster_comparison)\.png$"  # clustering section (issue 14)
+)
 
 
 def _write_png(out_dir: Path, relpath: str, data: bytes, written: set[str]) -> str:
@@ -168,6 +100,7 @@ class _Inputs:
     truth: object | None = None  # inputs.Truth
     reference: object | None = None  # DataFrame: filename or tic_id, label
     reference_path: Path | None = None
+    clustering: object | None = None  # report.clustering.ClusteringView (issue 14)
 
 
 def _load_scores(config: ReportConfig, notes: list) -> tuple[dict, object]:
@@ -290,6 +223,9 @@ def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _In
     if config.reference_labels_csv is not None:
         reference = I.read_reference_labels(Path(config.reference_labels_csv))
     runs, main_log = _load_runs(config, default_log_dir, notes)
+    from clara_benchmark.report.clustering import load_clustering
+
+    clustering = load_clustering(config, notes)
     used = (
         [f"{m}={t.source.path}" for m, t in scores.items()]
         + ([f"wrss={wrss.source.path}"] if wrss else [])
@@ -298,11 +234,23 @@ def _load_inputs(config: ReportConfig, log, default_log_dir: Path | None) -> _In
         + ([f"main.log={main_log}"] if main_log else [])
         + ([f"truth={truth.path} (joined on {truth.key})"] if truth else [])
         + ([f"reference labels={config.reference_labels_csv}"] if reference is not None else [])
+        + ([f"clustering={clustering.folder} ({clustering.record.get('timestamp')})"] if clustering else [])
     )
     log.log("report inputs: " + "; ".join(used))
     reference_path = Path(config.reference_labels_csv) if reference is not None else None
     return _Inputs(
-        scores, wrss, failures, sim, recall, runs, notes, main_log, truth, reference, reference_path
+        scores,
+        wrss,
+        failures,
+        sim,
+        recall,
+        runs,
+        notes,
+        main_log,
+        truth,
+        reference,
+        reference_path,
+        clustering,
     )
 
 
@@ -525,7 +473,11 @@ def _with_truth(frame, truth):
     return frame
 
 
-def _thumbnails(config, top, out_dir: Path, written: set[str], ctx, notes) -> dict[str, dict]:
+def _thumbnails(
+    config, top, out_dir: Path, written: set[str], ctx, notes, prefix: str = "lc", what: str = "candidate"
+) -> dict[str, dict]:
+    """Thumbnails of the light curves of ``top`` (filename, tic, rank; a ``title`` column when given),
+    drawn in worker processes; {filename: render_candidate's result}."""
     from clara_benchmark.executors import LocalExecutor
     from clara_benchmark.report.html import is_missing
     from clara_benchmark.report.plots import render_candidate
@@ -534,7 +486,7 @@ def _thumbnails(config, top, out_dir: Path, written: set[str], ctx, notes) -> di
         return {}
     dirs = [Path(d) for d in config.fits_dirs]
     if not dirs:
-        notes.append(("info", "candidate thumbnails left out: no fits_dirs given"))
+        notes.append(("info", f"{what} thumbnails left out: no fits_dirs given"))
         return {}
     absent = [d for d in dirs if not d.is_dir()]
     for d in absent:
@@ -545,20 +497,21 @@ def _thumbnails(config, top, out_dir: Path, written: set[str], ctx, notes) -> di
         if path is None:
             results[row.filename] = {"error": "FITS file not found in fits_dirs"}
             continue
-        relpath = _img_name("lc", row.filename)
+        relpath = _img_name(prefix, row.filename)
         tic = "" if is_missing(row.tic) else f"TIC {int(row.tic)} · "
+        title = getattr(row, "title", None) or f"{tic}#{row.rank}"
         tasks.append(
             {
                 "filename": row.filename,
                 "path": str(path),
                 "png": str(out_dir / relpath),
                 "relpath": relpath,
-                "title": f"{tic}#{row.rank}",
+                "title": title,
             }
         )
     not_found = sum(1 for r in results.values() if r.get("error"))
     if not_found:
-        notes.append(("warn", f"{not_found} candidate light curve(s) not found in fits_dirs: no thumbnail"))
+        notes.append(("warn", f"{not_found} {what} light curve(s) not found in fits_dirs: no thumbnail"))
     if tasks:
         executor = LocalExecutor(max_workers=min(config.max_workers, len(tasks)))
         bar = _progress(ctx, len(tasks))
@@ -573,10 +526,23 @@ def _thumbnails(config, top, out_dir: Path, written: set[str], ctx, notes) -> di
             bar.close()
     bad = [r for r in results.values() if r.get("error") and r["error"] != "FITS file not found in fits_dirs"]
     if bad:
-        notes.append(
-            ("warn", f"{len(bad)} candidate light curve(s) could not be drawn (reason in the table)")
-        )
+        notes.append(("warn", f"{len(bad)} {what} light curve(s) could not be drawn (reason in the table)"))
     return results
+
+
+def _clustering_figures(config, view, out_dir: Path, written: set[str], ctx, notes) -> None:
+    """The clustering section's figures: the run's map and comparison plot copied into img/, and the
+    thumbnails of each cluster's most typical members (issue 14)."""
+    from clara_benchmark.report.clustering import COMPARISON_FIGURE, MAP_FIGURE, thumbnail_rows
+
+    for source, relpath, alt in (
+        (view.map_png, MAP_FIGURE, f"2-D map of the {view.algorithm} clusters"),
+        (view.comparison_png, COMPARISON_FIGURE, "the clustering algorithms compared"),
+    ):
+        if source is not None:
+            view.figures.append((_write_png(out_dir, relpath, source.read_bytes(), written), alt))
+    rows = thumbnail_rows(view, config.cluster_thumbnails)
+    view.thumbs = _thumbnails(config, rows, out_dir, written, ctx, notes, prefix="cl", what="cluster member")
 
 
 def _progress(ctx, total: int):
@@ -661,6 +627,8 @@ def build_report(config: ReportConfig, ctx=None, default_log_dir: Path | None = 
             )
     log.log(f"ranked {len(ranked)} candidates by {source}; drawing {len(top)}")
     thumbs = _thumbnails(config, top, out_dir, written, ctx, notes)
+    if inp.clustering is not None:
+        _clustering_figures(config, inp.clustering, out_dir, written, ctx, notes)
 
     histograms = _histograms(inp, out_dir, written)
     heatmaps = _heatmaps(inp, out_dir, written)

@@ -627,6 +627,12 @@ def render_all(
         parts.append(("truth", "Recovery", recovery_section(truth, rank_source)))
     if inputs.sim is not None:
         parts.append(("similarity", "Similarity", similarity_section(inputs, top, config.max_rows_per_group)))
+    if getattr(inputs, "clustering", None) is not None:  # issue 14
+        from clara_benchmark.report.clustering import clustering_section
+
+        parts.append(
+            ("clustering", "Clustering", clustering_section(inputs.clustering, config.max_rows_per_group))
+        )
     if heatmaps:
         parts.append(("recall", "Injection–recovery", recall_section(inputs, heatmaps)))
     if inputs.failures:

@@ -17,123 +17,12 @@ import numpy as np
 import pandas as pd
 
 from clara_benchmark.config import (
+    DEFAULT_GRID,
     ClaraError,
-    batch_size_key,
-    executor_key,
-    key,
-    max_workers_key,
-    memory_problem,
-    scheduler_address_key,
-    seed_key,
+    grid_cells,
+    parse_grid,
 )
 from clara_benchmark.pipeline import item_key
-
-GRID_AXES = ("depth_ppm", "period_days", "duration_hours")
-DEFAULT_GRID = {
-    "depth_ppm": [500, 1000, 2000, 5000, 10000, 20000],
-    "period_days": [1.0, 2.0, 4.0, 8.0, 12.0],
-    "duration_hours": [2.0],
-}
-
-
-def parse_grid(grid: dict) -> dict[str, list[float]]:
-    """The grid with every axis (missing ones from the default) as sorted unique floats; ValueError if bad."""
-    for name in grid:
-        if name not in GRID_AXES:
-            raise ValueError(f'key "grid": unknown axis "{name}" (valid: {", ".join(GRID_AXES)})')
-    out = {}
-    for axis in GRID_AXES:
-        values = grid.get(axis, DEFAULT_GRID[axis])
-        if not isinstance(values, list) or not values:
-            raise ValueError(f'key "grid": "{axis}" must be a non-empty list of numbers')
-        for v in values:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
-                raise ValueError(f'key "grid": "{axis}" values must be positive numbers, got {v!r}')
-        out[axis] = sorted({float(v) for v in values})
-    if max(out["depth_ppm"]) >= 1e6:
-        raise ValueError('key "grid": "depth_ppm" values must be below 1,000,000')
-    if max(out["duration_hours"]) / 24.0 >= min(out["period_days"]) / 2.0:
-        raise ValueError(
-            f'key "grid": the longest duration ({max(out["duration_hours"]):g} h) must be shorter than half '
-            f"the shortest period ({min(out['period_days']):g} d)"
-        )
-    return out
-
-
-#: most grid cells evaluate takes: every host gets one injected copy (and 4000 features) per cell
-MAX_GRID_CELLS = 10_000
-
-
-def grid_cells(grid: dict[str, list[float]]) -> list[tuple[float, float, float]]:
-    return [(d, p, w) for d in grid["depth_ppm"] for p in grid["period_days"] for w in grid["duration_hours"]]
-
-
-@dataclass
-class EvaluateConfig:
-    """Config of ``evaluate``."""
-
-    input_dirs: list[Path] = key(
-        "Host light curves (quiet stars, real or simulated): folders (searched recursively), files or globs",
-        "list[path]",
-        required=True,
-        exists="input",
-    )
-    output_dir: Path = key(
-        "Directory for the CSVs and heat maps (created when missing)", "path", required=True, exists="outdir"
-    )
-    model_paths: list[Path] = key(
-        "Models to evaluate (.skops, or published CLARA .pkl)", "list[path]", required=True, exists="file"
-    )
-    truth_csv: Path | None = key(
-        "Truth CSV of a simulated sector: only its quiet stars are used as hosts", "path", None, exists="file"
-    )
-    max_hosts: int | None = key("Use at most N hosts (first by file name); null: all", "int", 50, minimum=1)
-    grid: dict = key(
-        "Injection grid: {depth_ppm: [...], period_days: [...], duration_hours: [...]}", "dict", DEFAULT_GRID
-    )
-    transit_model: str = key(
-        'Injected shape: "batman" (limb-darkened) or "box"', "str", "batman", choices=("batman", "box")
-    )
-    threshold: float = key("An injection counts as recovered when its score is above this", "float", 0.0)
-    seed: int = seed_key("Seed of the injected mid-transit times")
-    trust_pickles: bool = key(
-        "Load .pkl models whose sha256 is not a known CLARA release (runs their code!)", "bool", False
-    )
-    max_workers: int = max_workers_key()
-    batch_size: int = batch_size_key(2, "Hosts per task sent to a worker")
-    executor: str = executor_key()
-    scheduler_address: str | None = scheduler_address_key()
-
-    def check(self) -> str | None:
-        try:
-            grid = parse_grid(self.grid)
-        except ValueError as exc:
-            return str(exc)
-        stems = [Path(p).stem for p in self.model_paths]
-        if len(set(stems)) != len(stems):
-            return 'key "model_paths": two models have the same file name; rename one'
-        shape = [len(grid[axis]) for axis in GRID_AXES]
-        n_cells = shape[0] * shape[1] * shape[2]
-        if n_cells > MAX_GRID_CELLS:
-            return (
-                f'key "grid" has {n_cells:,} cells ({" x ".join(map(str, shape))} depth x period x duration), '
-                f"more than clara's limit of {MAX_GRID_CELLS:,}"
-            )
-        # in flight: 2 tasks per worker, each batch_size hosts x (cells + 1) feature rows; kept: one score row
-        # (~1 KB as a dict, then a DataFrame row) per host, cell and model
-        hosts = self.max_hosts or self.batch_size
-        need = 2 * self.max_workers * self.batch_size * (n_cells + 1) * 4000 * 8.0
-        need += hosts * (n_cells + 1) * len(self.model_paths) * 1000.0
-        return memory_problem(
-            need,
-            f'key "grid" ({n_cells:,} cells) with batch_size {self.batch_size}, max_workers {self.max_workers} '
-            f"and {'max_hosts ' + str(self.max_hosts) if self.max_hosts else 'all hosts'}",
-            "use fewer grid cells, a smaller batch_size or fewer max_workers",
-        )
-
-    def monitor_path(self) -> Path:
-        return self.input_dirs[0]
-
 
 # ---------------------------------------------------------------------------------------- worker side
 

@@ -12,7 +12,6 @@ the variants with CLARA's α formula against a table of known planets.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import time
 import warnings
@@ -23,241 +22,13 @@ import numpy as np
 import pandas as pd
 
 from clara_benchmark.config import (
-    NAME_MAX_BYTES,
+    CLARA_VARIANTS,
     ClaraError,
-    ConfigError,
-    batch_size_key,
+    VariantConfig,
     build_config,
-    executor_key,
-    key,
-    max_workers_key,
-    memory_problem,
-    scheduler_address_key,
-    seed_key,
 )
-from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES, FeatureError, clara4000
+from clara_benchmark.features import FEATURE_SPEC_VERSION, FeatureError, clara4000
 from clara_benchmark.synthetic.transits import SyntheticSetSpec, generate_transit_set
-
-#: CLARA's selected models (CLARA_SPEC §4); all: max_depth 700, min_samples_leaf 1, gini, random_state 42
-CLARA_VARIANTS = {
-    "P3": {
-        "n_curves": 300,
-        "length_days": 23.75,
-        "cadence_minutes": 2.0,
-        "noise_ppm": 50.0,
-        "n_estimators": 83,
-        "max_features": "log2",
-        "min_samples_split": 4,
-        "bootstrap": False,
-    },
-    "P5": {
-        "n_curves": 300,
-        "length_days": 25.25,
-        "cadence_minutes": 2.0,
-        "noise_ppm": 225.0,
-        "n_estimators": 166,
-        "max_features": "sqrt",
-        "min_samples_split": 2,
-        "bootstrap": True,
-    },
-    "P9": {
-        "n_curves": 300,
-        "length_days": 24.5,
-        "cadence_minutes": 2.0,
-        "noise_ppm": 225.0,
-        "n_estimators": 166,
-        "max_features": "sqrt",
-        "min_samples_split": 2,
-        "bootstrap": True,
-    },
-}
-
-
-@dataclass
-class VariantConfig:
-    """One model to train: its synthetic set and its forest (defaults: CLARA's common values)."""
-
-    length_days: float = key("Length of each synthetic curve (days)", "float", required=True, minimum=0.01)
-    noise_ppm: float = key("White noise of the synthetic curves (ppm)", "float", required=True, minimum=0)
-    n_curves: int = key("Number of synthetic curves", "int", 300, minimum=1)
-    cadence_minutes: float = key("Cadence of the synthetic curves (minutes)", "float", 2.0, minimum=0.01)
-    seed: int = seed_key("Seed of the synthetic set (CLARA: 42)")
-    n_estimators: int = key("Trees in the forest", "int", 166, minimum=1)
-    max_features: str = key("Features tried per split", "str", "sqrt", choices=("sqrt", "log2", "all"))
-    min_samples_split: int = key("Minimum samples to split a node", "int", 2, minimum=2)
-    min_samples_leaf: int = key("Minimum samples in a leaf", "int", 1, minimum=1)
-    bootstrap: bool = key("Bootstrap samples for each tree", "bool", True)
-    max_depth: int | None = key("Maximum tree depth (null: unlimited)", "int", 700, minimum=1, nullable=True)
-    criterion: str = key("Split criterion", "str", "gini", choices=("gini", "entropy", "log_loss"))
-    random_state: int = seed_key("Seed of the forest")
-
-    def n_cadences(self) -> float:
-        """Cadences of each synthetic curve (as ``time_grid`` makes them); a float, as it may be huge."""
-        n = self.length_days * 1440.0 / self.cadence_minutes
-        return float(math.ceil(n)) if n < 1e15 else n
-
-    def synthetic_spec(self) -> SyntheticSetSpec:
-        return SyntheticSetSpec(
-            n_curves=self.n_curves,
-            length_days=self.length_days,
-            cadence_minutes=self.cadence_minutes,
-            noise_ppm=self.noise_ppm,
-            seed=self.seed,
-        )
-
-    def forest_params(self) -> dict:
-        return {
-            "n_estimators": self.n_estimators,
-            "max_features": None if self.max_features == "all" else self.max_features,
-            "min_samples_split": self.min_samples_split,
-            "min_samples_leaf": self.min_samples_leaf,
-            "bootstrap": self.bootstrap,
-            "max_depth": self.max_depth,
-            "criterion": self.criterion,
-            "random_state": self.random_state,
-        }
-
-
-def parse_variants(raw: dict, where: str = 'key "variants"') -> dict[str, VariantConfig]:
-    if not raw:
-        return {}
-    out = {}
-    for name, block in raw.items():
-        if not isinstance(block, dict):
-            raise ConfigError(f'{where}: variant "{name}" must be a JSON object of keys')
-        out[name] = build_config(VariantConfig, block, f'{where}, variant "{name}"')
-    return out
-
-
-#: bytes per tree node of a fitted scikit-learn tree (64-byte node record + 2 class values of 8 bytes)
-NODE_BYTES = 80
-#: working memory of one light curve's clara-4000 extraction, in float64 arrays of its length (measured
-#: with tracemalloc: ~10 for 5,000-80,000 cadences; 16 leaves room for FINUFFT's own buffers)
-EXTRACTION_ARRAYS = 16
-
-
-def training_memory_bytes(variants: dict[str, VariantConfig], n_real: int, workers: int) -> tuple[float, str]:
-    """A lower estimate of train's peak memory, from the config alone, and the variant that sets it.
-
-    Real features (``n_real`` x 4000 float64) are held throughout; each variant then adds its synthetic
-    flux (n_curves x cadences float64), its features, the training matrix (float64, plus scikit-learn's
-    float32 copy), its forest (at most 2 nodes per sample per tree) and one curve's extraction per worker.
-    """
-    real = n_real * N_FEATURES * 8.0
-    peak, worst = 0.0, ""
-    for name, v in variants.items():
-        cadences = v.n_cadences()
-        samples = n_real + v.n_curves
-        depth_nodes = 2.0 ** (v.max_depth + 1) if v.max_depth is not None and v.max_depth < 60 else math.inf
-        nodes = min(2.0 * samples, depth_nodes)
-        need = (
-            v.n_curves * cadences * 8.0
-            + v.n_curves * N_FEATURES * 8.0
-            + samples * N_FEATURES * 12.0
-            + v.n_estimators * nodes * NODE_BYTES
-            + workers * cadences * 8.0 * EXTRACTION_ARRAYS
-        )
-        if need > peak:
-            peak, worst = need, name
-    return real + peak, worst
-
-
-def parse_alphas(text: str) -> list[float]:
-    try:
-        alphas = [float(a) for a in str(text).replace(";", ",").split(",") if a.strip()]
-    except ValueError:
-        raise ConfigError(f'key "alphas" must be numbers separated by commas, got "{text}"') from None
-    if not alphas or any(not 0 <= a <= 1 for a in alphas):
-        raise ConfigError(f'key "alphas" must be numbers within [0, 1] separated by commas, got "{text}"')
-    return alphas
-
-
-@dataclass
-class TrainConfig:
-    """Config of ``train``."""
-
-    input_dirs: list[Path] = key(
-        "Real light curves (class 1; downloaded or simulated): folders (searched recursively), files or globs",
-        "list[path]",
-        required=True,
-        exists="input",
-    )
-    output_dir: Path = key(
-        "Directory for the model files and summaries (created when missing)",
-        "path",
-        required=True,
-        exists="outdir",
-    )
-    max_real: int | None = key(
-        "Use only the first N real light curves by file name (CLARA: 1,500); null: all",
-        "int",
-        None,
-        minimum=1,
-    )
-    variants: dict = key(
-        "Models to train: {name: {length_days, noise_ppm, n_curves, cadence_minutes, seed, n_estimators, "
-        "max_features, min_samples_split, min_samples_leaf, bootstrap, max_depth, criterion, random_state}}",
-        "dict",
-        CLARA_VARIANTS,
-    )
-    features_dir: Path | None = key(
-        "Feature store (directory of part-*.npz) to take real features from; missing ones are computed",
-        "path",
-        None,
-        exists="dir",
-    )
-    save_features: bool = key(
-        "Save the real features computed here as a feature store in output_dir", "bool", False
-    )
-    labels_csv: Path | None = key(
-        "Known planets for α selection: a simulated sector's truth CSV, an ExoFOP TOI CSV, or tic_id/filename "
-        "(+ snr, depth_ppm, duration_hours)",
-        "path",
-        None,
-        exists="file",
-    )
-    alphas: str = key("α values for the selection, comma-separated", "str", "0.3,0.5,0.9")
-    selection_dirs: list[Path] | None = key(
-        "Light curves the selection scores (null: the real ones not used for training, else all of them)",
-        "list[path]",
-        None,
-        exists="input",
-    )
-    max_workers: int = max_workers_key("Number of worker processes (features) and forest jobs")
-    batch_size: int = batch_size_key(32)
-    executor: str = executor_key()
-    scheduler_address: str | None = scheduler_address_key()
-
-    def check(self) -> str | None:
-        try:
-            variants = parse_variants(self.variants)
-            parse_alphas(self.alphas)
-        except ConfigError as exc:
-            return str(exc)
-        if not variants:
-            return 'key "variants" is empty: give at least one model to train'
-        for name, variant in variants.items():
-            if not name or any(c in name for c in '/\\:*?"<>|\x00'):
-                return f'key "variants": variant name "{name}" cannot be used in a file name'
-            model_name = model_filename(name, variant.synthetic_spec())
-            if len(os.fsencode(model_name)) > NAME_MAX_BYTES:
-                return (
-                    f'key "variants": variant name "{name[:40]}..." is too long: its model file name would be '
-                    f"{len(os.fsencode(model_name))} bytes (file names are at most {NAME_MAX_BYTES})"
-                )
-        need, worst = training_memory_bytes(variants, self.max_real or 0, self.max_workers)
-        v = variants[worst]
-        real = f", with {self.max_real:,} real light curves" if self.max_real else ""
-        return memory_problem(
-            need,
-            f'the models of key "variants" ({worst}: {v.n_curves:,} synthetic curves of '
-            f"{v.n_cadences():,.0f} cadences, {v.n_estimators:,} trees{real})",
-            "use fewer or shorter synthetic curves (n_curves, length_days, cadence_minutes) or fewer trees",
-        )
-
-    def monitor_path(self) -> Path:
-        return self.input_dirs[0]
-
 
 # ------------------------------------------------------------------------------------------ features
 
@@ -312,7 +83,9 @@ def fit_forest(real: np.ndarray, synthetic: np.ndarray, params: dict, n_jobs: in
 
 
 def model_filename(name: str, spec: SyntheticSetSpec) -> str:
-    return f"urf_{name}_{spec.tag}.skops"
+    from clara_benchmark import products
+
+    return products.MODEL.name(name=name, tag=spec.tag)
 
 
 def _names_digest(names: list[str]) -> str:

@@ -100,7 +100,7 @@ class _LogFile(logging.FileHandler):
     block with a traceback for every later line."""
 
     def __init__(self, path: Path, failures: LogWriteFailures):
-        super().__init__(path, encoding="utf-8")
+        super().__init__(path, encoding="utf-8", errors="backslashreplace")  # non-UTF-8 file names
         self.failures = failures
         self.broken = False
 
