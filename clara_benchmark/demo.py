@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from clara_benchmark import products
 from clara_benchmark.config import (
     MAX_DOWNLOAD_THREADS,
     MAX_WORKERS,
@@ -234,13 +235,6 @@ def stream_disk_use(sector_dir: Path, sector: int, archive: Path) -> dict:
     }
 
 
-def _newest(directory: Path, pattern: str) -> Path:
-    found = sorted(directory.glob(pattern))
-    if not found:
-        raise ClaraError(f"demo: expected {pattern} in {directory}, found nothing")
-    return found[-1]
-
-
 def _reference_labels(truth: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
     """A labelled reference set: ``fraction`` of each class (at most 60 quiet stars), SIMBAD-like labels."""
     rng = np.random.default_rng(seed)
@@ -282,197 +276,223 @@ def recovery_summary(
     }
 
 
-def run(config: DemoConfig, ctx) -> int:
+@dataclass
+class _Demo:
+    """Where the demo's stages put and find things, and what earlier stages gave the later ones."""
+
+    config: DemoConfig
+    ctx: object
+    stages: _Stages
+    root: Path
+    workers: int = 1
+    found: dict = field(default_factory=dict)
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "mast_archive" / f"sector_{self.config.sector}"
+
+    @property
+    def fits_root(self) -> Path:
+        return self.root / "data" / "fits_files"
+
+    @property
+    def fits_dir(self) -> Path:
+        return self.fits_root / str(self.config.sector)
+
+    def path(self, name: str) -> Path:
+        return (
+            self.root
+            / {
+                "models": "models",
+                "scores": "results/anomaly_scores",
+                "sim": "results/similarity_scores",
+                "evaluate": "results/injection_recovery",
+                "reference": "reference",
+                "report": "report",
+                "truth": "truth.csv",
+                "labels": "reference/labels.csv",
+                "candidates": "results/candidates_outside_reference.csv",
+            }[name]
+        )
+
+    def newest(self, product, where: str, **fixed) -> Path:
+        found = product.newest(self.path(where), **fixed)
+        if found is None:
+            raise ClaraError(f"demo: no {product.pattern} in {self.path(where)}")
+        return found
+
+
+def _simulate(d: _Demo):
     from clara_benchmark.synthetic.sector import write_sector
-    from clara_benchmark.tess_spoc_download.localserver import LocalServer
 
-    root = Path(config.output_dir).resolve()
-    _prepare_demo_folder(root)
-    stages = _Stages(ctx, root)
-    archive = root / "mast_archive" / f"sector_{config.sector}"
-    fits_root = root / "data" / "fits_files"
-    fits_dir = fits_root / str(config.sector)
-    workers = config.max_workers
-    ctx.log.main(f"demo: everything goes under {root}")
-
-    fractions = {"planet": config.planet_fraction, "eclipsing_binary": config.binary_fraction}
-    sector = stages.step(
-        f"simulate sector {config.sector} ({config.n_stars} stars)",
+    c = d.config
+    fractions = {"planet": c.planet_fraction, "eclipsing_binary": c.binary_fraction}
+    sector = d.stages.step(
+        f"simulate sector {c.sector} ({c.n_stars} stars)",
         lambda: write_sector(
-            archive,
-            n_stars=config.n_stars,
-            sector=config.sector,
-            seed=config.seed,
-            n_cadences=config.n_cadences,
+            d.archive,
+            n_stars=c.n_stars,
+            sector=c.sector,
+            seed=c.seed,
+            n_cadences=c.n_cadences,
             class_fractions=fractions,
-            max_workers=workers,
-            truth_path=root / "truth.csv",
+            max_workers=d.workers,
+            truth_path=d.path("truth"),
         ),
     )
-    truth = sector.truth
-    names = sorted(truth["filename"])
-    ctx.log.log(f"demo: classes {truth['class'].value_counts().to_dict()}")
+    d.ctx.log.log(f"demo: classes {sector.truth['class'].value_counts().to_dict()}")
+    return sector.truth
 
+
+def _train(d: _Demo) -> dict[str, Path]:
     from clara_benchmark.config import CLARA_VARIANTS
 
-    models_dir = root / "models"
     # CLARA's P3/P5/P9 table, with the demo's (smaller or equal) number of synthetic curves
-    variants = {name: {**spec, "n_curves": config.synthetic_curves} for name, spec in CLARA_VARIANTS.items()}
-    stages.step(
-        "train P3/P5/P9",
-        lambda: stages.command(
-            "train",
-            {
-                # the simulated archive stands in for a local training set of real light curves
-                "input_dirs": [str(archive)],
-                "output_dir": str(models_dir),
-                "variants": variants,
-                "save_features": True,
-                "max_workers": workers,
-            },
-        ),
-    )
-    trained = pd.read_csv(_newest(models_dir, "train_summary_*.csv")).set_index("variant")["model_path"]
-    model = {m: Path(trained[m]) for m in ("P3", "P5", "P9")}
+    variants = {
+        name: {**spec, "n_curves": d.config.synthetic_curves} for name, spec in CLARA_VARIANTS.items()
+    }
+    train = {
+        # the simulated archive stands in for a local training set of real light curves
+        "input_dirs": [str(d.archive)],
+        "output_dir": str(d.path("models")),
+        "variants": variants,
+        "save_features": True,
+        "max_workers": d.workers,
+    }
+    d.stages.step("train P3/P5/P9", lambda: d.stages.command("train", train))
+    trained = pd.read_csv(d.newest(products.TRAIN_SUMMARY, "models")).set_index("variant")["model_path"]
+    return {m: Path(trained[m]) for m in ("P3", "P5", "P9")}
 
-    scores_dir = root / "results" / "anomaly_scores"
-    with LocalServer(archive) as server:
-        catalogues = root / "data" / "catalogues"
-        _write_tesscurl(catalogues / f"tesscurl_sector_{config.sector}_lc.sh", names, server)
-        stages.step(
+
+def _stream_score(d: _Demo, names: list[str], model: dict[str, Path]) -> dict:
+    """Download and score in one pass from the local 'MAST', keeping only the candidates' FITS."""
+    from clara_benchmark.tess_spoc_download.localserver import LocalServer
+
+    c = d.config
+    with LocalServer(d.archive) as server:
+        catalogues = d.root / "data" / "catalogues"
+        _write_tesscurl(catalogues / f"tesscurl_sector_{c.sector}_lc.sh", names, server)
+        score = {
+            "sector_number": c.sector,
+            "catalogues_folder": str(catalogues),
+            "base_url": server.base_url,
+            "out_dir_tess": str(d.fits_root),
+            "keep_fits": "candidates",
+            "num_threads": c.num_threads,
+            "max_retries": 3,
+            "backoff_seconds": 0.2,
+            "output_dir": str(d.path("scores")),
+            "max_workers": d.workers,
+            "calculate_wrss_p3p9": True,
+            **{f"use_{m.lower()}": True for m in model},
+            **{f"{m.lower()}model_path": str(path) for m, path in model.items()},
+            "save_features": True,
+        }
+        d.stages.step(
             "stream: download + score with P3/P5/P9 + WRSS, keep the candidates' FITS",
-            lambda: stages.command(
-                "score",
-                {
-                    "sector_number": config.sector,
-                    "catalogues_folder": str(catalogues),
-                    "base_url": server.base_url,
-                    "out_dir_tess": str(fits_root),
-                    "keep_fits": "candidates",
-                    "num_threads": config.num_threads,
-                    "max_retries": 3,
-                    "backoff_seconds": 0.2,
-                    "output_dir": str(scores_dir),
-                    "max_workers": workers,
-                    "use_p3": True,
-                    "use_p5": True,
-                    "use_p9": True,
-                    "calculate_wrss_p3p9": True,
-                    "p3model_path": str(model["P3"]),
-                    "p5model_path": str(model["P5"]),
-                    "p9model_path": str(model["P9"]),
-                    "save_features": True,
-                },
-            ),
+            lambda: d.stages.command("score", score),
         )
-    disk = stream_disk_use(fits_dir, config.sector, archive)
-    ctx.log.main(
+    disk = stream_disk_use(d.fits_dir, c.sector, d.archive)
+    d.ctx.log.main(
         f"demo: stream mode kept {disk['kept_files']} of {disk['verified_files']} verified FITS "
         f"({disk['kept_bytes'] / 1e6:.0f} MB of {disk['verified_bytes'] / 1e6:.0f} MB): "
         f"{disk['saved_bytes'] / 1e6:.0f} MB of disk saved against downloading the sector before scoring it"
     )
-    wrss_path = _newest(scores_dir, "wrss_p3p9_*.csv")
-    features_dir = _newest(scores_dir, "features_*")
+    return disk
 
-    labels = _reference_labels(truth, config.reference_fraction, config.seed)
-    labels_path = root / "reference" / "labels.csv"
-    atomic_write_text(labels_path, labels.to_csv(index=False))
-    ref_dir = root / "reference"
-    ref_name = f"sector{config.sector}_demo"
-    stages.step(
-        f"reference set from {len(labels)} labelled stars",
-        lambda: stages.command(
-            "reference",
-            {
-                "labels_path": str(labels_path),
-                "fits_dir": str(fits_dir),
-                "output_dir": str(ref_dir),
-                "name": ref_name,
-                "features_path": str(features_dir),
-                "max_workers": workers,
-            },
-        ),
+
+def _reference_and_sim(d: _Demo, truth: pd.DataFrame) -> pd.DataFrame:
+    """A reference set from a labelled fraction of the stars, then sim on the other WRSS candidates."""
+    c = d.config
+    features_dir = d.newest(products.FEATURES, "scores")
+    labels = _reference_labels(truth, c.reference_fraction, c.seed)
+    atomic_write_text(d.path("labels"), labels.to_csv(index=False))
+    name = f"sector{c.sector}_demo"
+    reference = {
+        "labels_path": str(d.path("labels")),
+        "fits_dir": str(d.fits_dir),
+        "output_dir": str(d.path("reference")),
+        "name": name,
+        "features_path": str(features_dir),
+        "max_workers": d.workers,
+    }
+    d.stages.step(
+        f"reference set from {len(labels)} labelled stars", lambda: d.stages.command("reference", reference)
     )
-
-    wrss = pd.read_csv(wrss_path)
+    wrss = products.read_wrss(d.newest(products.WRSS, "scores"))
     candidates = wrss[~wrss["filename"].isin(labels["filename"])]
-    candidates_path = root / "results" / "candidates_outside_reference.csv"
-    atomic_write_text(candidates_path, candidates.to_csv(index=False))
-    sim_dir = root / "results" / "similarity_scores"
-    stages.step(
-        f"sim on {len(candidates)} candidates",
-        lambda: stages.command(
-            "sim",
-            {
-                "fits_dir": str(fits_dir),
-                "input_df_path": str(candidates_path),
-                "output_dir": str(sim_dir),
-                "min_similarity_threshold": 0.3,
-                "gt_wrss_threshold": 0.0,
-                "save_label_groups": "all",
-                "simbad_labelled_pca_model_path": str(ref_dir / f"pca_model_{ref_name}.skops"),
-                "simbad_labelled_pca_features_path": str(ref_dir / f"reduced_features_{ref_name}.csv"),
-                "features_path": str(features_dir),
-                "max_workers": workers,
-            },
-        ),
-    )
+    products.write_frame(d.path("candidates"), candidates)
+    sim = {
+        "fits_dir": str(d.fits_dir),
+        "input_df_path": str(d.path("candidates")),
+        "output_dir": str(d.path("sim")),
+        "min_similarity_threshold": 0.3,
+        "gt_wrss_threshold": 0.0,
+        "save_label_groups": "all",
+        "simbad_labelled_pca_model_path": str(products.REFERENCE_PCA.path(d.path("reference"), name=name)),
+        "simbad_labelled_pca_features_path": str(products.REFERENCE_CSV.path(d.path("reference"), name=name)),
+        "features_path": str(features_dir),
+        "max_workers": d.workers,
+    }
+    d.stages.step(f"sim on {len(candidates)} candidates", lambda: d.stages.command("sim", sim))
+    return wrss
 
-    eval_dir = root / "results" / "injection_recovery"
-    stages.step(
-        "injection–recovery (P3)",
-        lambda: stages.command(
-            "evaluate",
-            {
-                "input_dirs": [str(archive)],
-                "output_dir": str(eval_dir),
-                "model_paths": [str(model["P3"])],
-                "truth_csv": str(root / "truth.csv"),
-                "max_hosts": 12,
-                "grid": {
-                    "depth_ppm": [300, 1000, 3000, 10000],
-                    "period_days": [1.5, 4, 10],
-                    "duration_hours": [3],
-                },
-                "max_workers": workers,
-            },
-        ),
-    )
 
-    p3 = pd.read_csv(_newest(scores_dir, "anomaly_scores_p3_*.csv"))
-    sim_files = sorted(sim_dir.glob("cosine_similarity_scores_*.csv"))
-    sim = pd.read_csv(sim_files[-1]) if sim_files else None
+def _evaluate(d: _Demo, model: dict[str, Path]) -> None:
+    evaluate = {
+        "input_dirs": [str(d.archive)],
+        "output_dir": str(d.path("evaluate")),
+        "model_paths": [str(model["P3"])],
+        "truth_csv": str(d.path("truth")),
+        "max_hosts": 12,
+        "grid": {"depth_ppm": [300, 1000, 3000, 10000], "period_days": [1.5, 4, 10], "duration_hours": [3]},
+        "max_workers": d.workers,
+    }
+    d.stages.step("injection–recovery (P3)", lambda: d.stages.command("evaluate", evaluate))
+
+
+def _report(d: _Demo) -> None:
+    recall = products.INJECTION_RECALL.newest(d.path("evaluate"))
+    report = {
+        "score_dir": str(d.path("scores")),
+        "sim_dir": str(d.path("sim")),
+        "fits_dirs": [str(d.fits_dir)],
+        "evaluate_path": str(recall) if recall else None,
+        "truth_csv": str(d.path("truth")),
+        "reference_labels_csv": str(d.path("labels")),
+        "run_log_dir": str(d.ctx.log_dir),
+        "output_dir": str(d.path("report")),
+        "top_n": d.config.top_n,
+        "max_workers": d.workers,
+        "title": f"clara demo: simulated sector {d.config.sector}",
+    }
+    d.stages.step("HTML report", lambda: d.stages.command("report", report))
+
+
+def run(config: DemoConfig, ctx) -> int:
+    root = Path(config.output_dir).resolve()
+    _prepare_demo_folder(root)
+    d = _Demo(config, ctx, _Stages(ctx, root), root, workers=config.max_workers)
+    ctx.log.main(f"demo: everything goes under {root}")
+    truth = _simulate(d)
+    model = _train(d)
+    disk = _stream_score(d, sorted(truth["filename"]), model)
+    wrss = _reference_and_sim(d, truth)
+    _evaluate(d, model)
+
+    p3 = products.read_scores(d.newest(products.SCORES, "scores", model="p3"))
+    sim_path = products.SIM.newest(d.path("sim"))
+    sim = pd.read_csv(sim_path, float_precision="round_trip") if sim_path else None
     summary = recovery_summary(truth, wrss, p3, sim, config.top_n)
-    summary["stage_seconds"] = {name: round(sec, 1) for name, sec in stages.timings}
+    summary["stage_seconds"] = {name: round(sec, 1) for name, sec in d.stages.timings}
     summary["disk"] = disk
-    atomic_write_text(root / "demo_summary.json", json.dumps(summary, indent=2) + "\n")
+    products.write_json(root / "demo_summary.json", summary)
+    _report(d)
 
-    report_dir = root / "report"
-    eval_csvs = sorted(eval_dir.glob("*recall*.csv"))
-    stages.step(
-        "HTML report",
-        lambda: stages.command(
-            "report",
-            {
-                "score_dir": str(scores_dir),
-                "sim_dir": str(sim_dir),
-                "fits_dirs": [str(fits_dir)],
-                "evaluate_path": str(eval_csvs[-1]) if eval_csvs else None,
-                "truth_csv": str(root / "truth.csv"),
-                "reference_labels_csv": str(labels_path),
-                "run_log_dir": str(ctx.log_dir),
-                "output_dir": str(report_dir),
-                "top_n": config.top_n,
-                "max_workers": workers,
-                "title": f"clara demo: simulated sector {config.sector}",
-            },
-        ),
-    )
-
-    total = sum(sec for _, sec in stages.timings)
+    total = sum(sec for _, sec in d.stages.timings)
     ctx.log.main(
         "demo: stage timings: "
-        + ", ".join(f"{n} {s:.1f}s" for n, s in stages.timings)
+        + ", ".join(f"{n} {s:.1f}s" for n, s in d.stages.timings)
         + f"; total {total:.1f} s"
     )
     ctx.log.main(
@@ -481,5 +501,5 @@ def run(config: DemoConfig, ctx) -> int:
         f"in P3); top-{summary['top_n']} by class {summary['top_n_by_class']}; planets' sim label "
         f"groups {summary['planet_label_groups_in_sim']}"
     )
-    ctx.log.main(f"demo: report at {report_dir / 'index.html'}")
+    ctx.log.main(f"demo: report at {d.path('report') / 'index.html'}")
     return 0
