@@ -492,39 +492,26 @@ def lightcurve_filename(sector: int, tic_id: int, tstart: float) -> str:
     return f"tess{stamp}-s{sector:04d}-{tic_id:016d}-{119 + sector:04d}-s_lc.fits"
 
 
-def _simulate(timeline: SectorTimeline, star: dict, seed: int) -> tuple[dict, dict, dict]:
-    """(columns, header values, truth row) of one star."""
-    rng = np.random.default_rng([seed, timeline.sector, star["index"]])
-    cls = star["class"]
-    b = _star_basics(rng, cls)
-    n = timeline.n_cadences
-    t = timeline.time
-    cad_days = timeline.timedel
-    visible = ~timeline.in_gap
-
-    sigma = st.cadence_noise(b["tmag"], b["background"], b["n_pix"], timeline.cadence_minutes)
-    red_sigma = float(10 ** rng.uniform(np.log10(10e-6), np.log10(60e-6)))
-    noise = rng.normal(0.0, sigma, n) + st.red_noise(
-        n, cad_days, red_sigma, float(rng.uniform(0.05, 0.3)), rng
-    )
-    cdpp = {h: st.cdpp_ppm(noise[visible], cad_days, h) for h in (0.5, 1.0, 2.0)}
-    sigma_1h = cdpp[1.0] * 1e-6
-
-    info: dict = {}
+def _signal(
+    rng, cls: str, t: np.ndarray, b: dict, sigma_1h: float, visible: np.ndarray
+) -> tuple[np.ndarray, dict]:
+    """The star's astrophysical relative flux for its class, and its truth values."""
     if cls == "planet":
-        model, info = _planet(rng, t, b, sigma_1h, visible)
-    elif cls == "eclipsing_binary":
-        model, info = _eclipsing_binary(rng, t, b, visible)
-    elif cls == "rotation":
-        model, info = _rotation(rng, t)
-    elif cls == "pulsator":
-        model, info = _pulsator(rng, t, b["subtype"])
-    elif cls == "flare":
-        model, info = _flare_star(rng, t)
-    else:
-        model = np.ones(n)
+        return _planet(rng, t, b, sigma_1h, visible)
+    if cls == "eclipsing_binary":
+        return _eclipsing_binary(rng, t, b, visible)
+    if cls == "rotation":
+        return _rotation(rng, t)
+    if cls == "pulsator":
+        return _pulsator(rng, t, b["subtype"])
+    if cls == "flare":
+        return _flare_star(rng, t)
+    return np.ones(len(t)), {}
 
-    # residual systematics left by PDC (small) and the raw ones in SAP (larger)
+
+def _systematics(rng, timeline: SectorTimeline, sigma_1h: float) -> tuple[np.ndarray, np.ndarray]:
+    """Residual systematics left by PDC (small) and the raw ones in SAP (larger)."""
+    t, n = timeline.time, timeline.n_cadences
     pdc_sys = np.zeros(n)
     sap_sys = np.zeros(n)
     for s in timeline.orbit_starts:
@@ -537,15 +524,17 @@ def _simulate(timeline: SectorTimeline, star: dict, seed: int) -> tuple[dict, di
     for d in timeline.dumps:
         pdc_sys[d:] += rng.normal(0, 0.2) * sigma_1h
         sap_sys[d:] += rng.normal(0, 3e-4)
-    rel = model + noise + pdc_sys
+    return pdc_sys, sap_sys
 
-    flux0 = st.star_flux_e_per_s(b["tmag"]) * float(np.exp(rng.normal(0, 0.02)))
+
+def _flags_and_background(rng, timeline: SectorTimeline, star: dict, rel: np.ndarray, sigma: float):
+    """QUALITY (with impulsive outliers added to ``rel``) and the relative background (stray light)."""
+    n, visible, cad_days = timeline.n_cadences, ~timeline.in_gap, timeline.timedel
     quality = timeline.quality.copy()
     outliers = rng.integers(0, n, int(rng.poisson(1.5)))
     outliers = outliers[visible[outliers] & (quality[outliers] == 0)]
     rel[outliers] += rng.choice([-1, 1], outliers.size) * rng.uniform(5, 20, outliers.size) * sigma
     quality[outliers] |= Q_IMPULSIVE_OUTLIER
-
     stray_days = timeline.stray_light_days.get(star["camera"], 0.0)
     bkg_rel = np.ones(n)
     if stray_days > 0:
@@ -554,71 +543,112 @@ def _simulate(timeline: SectorTimeline, star: dict, seed: int) -> tuple[dict, di
             lo = max(0, e - k)
             quality[lo:e] |= Q_STRAY_LIGHT
             bkg_rel[lo:e] += rng.uniform(0.2, 2.0) * np.linspace(0, 1, e - lo) ** 2
+    return quality, bkg_rel
 
-    pdc = flux0 * rel
-    pdc_err = flux0 * sigma * (1.0 + 0.02 * rng.standard_normal(n))
-    sap_scale = b["flfrcsap"] / b["crowdsap"]
-    sap = flux0 * sap_scale * (model + noise + sap_sys)
-    sap_err = pdc_err * sap_scale
-    bkg = b["background"] * bkg_rel * (1.0 + 0.01 * rng.standard_normal(n))
-    exposure = timeline.cadence_minutes * 60.0 * st.DEADC
-    bkg_err = 1.5 * np.sqrt(np.abs(bkg) * exposure) / exposure
 
-    # pointing: the spacecraft drifts between momentum dumps and resets at each dump
+def _pointing(rng, timeline: SectorTimeline, b: dict) -> dict:
+    """Flux-weighted centroids: the spacecraft drifts between momentum dumps and resets at each dump."""
+    n = timeline.n_cadences
     col0, row0 = float(rng.uniform(50, 2040)), float(rng.uniform(50, 2040))
     drift = np.zeros(n)
     edges = [0, *timeline.dumps, n]
     for lo, hi in zip(edges[:-1], edges[1:]):
         drift[lo:hi] = np.linspace(0, rng.uniform(0.005, 0.03), hi - lo)
     jitter = 0.004 * rng.standard_normal((2, n))
-    mom1 = col0 + drift + jitter[0]
-    mom2 = row0 - 0.7 * drift + jitter[1]
-    mom_err = np.full(n, 7e-4 * 10 ** (0.2 * (b["tmag"] - 10.0)))
+    return {
+        "col0": col0,
+        "row0": row0,
+        "drift": drift,
+        "mom1": col0 + drift + jitter[0],
+        "mom2": row0 - 0.7 * drift + jitter[1],
+        "mom_err": np.full(n, 7e-4 * 10 ** (0.2 * (b["tmag"] - 10.0))),
+    }
 
+
+def _with_nans(a, mask) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64).copy()
+    a[mask] = np.nan
+    return a
+
+
+def _columns(rng, timeline: SectorTimeline, fluxes: dict, quality: np.ndarray, pointing: dict) -> dict:
+    """The LIGHTCURVE table's columns, with SPOC's NaNs where a cadence has no data."""
+    n, t, gap = timeline.n_cadences, timeline.time, timeline.in_gap
     nan_flux = (quality & NAN_FLAGS) != 0
-    gap = timeline.in_gap
     barycentric = float(rng.uniform(0.0, 0.006))
     timecorr = barycentric + 1e-5 * (t - t[0]) / 27.0
     time_col = t + timecorr
     time_col[gap] = np.nan
     timecorr[gap] = 0.0
-
-    def with_nans(a, mask):
-        a = np.asarray(a, dtype=np.float64).copy()
-        a[mask] = np.nan
-        return a
-
     nan_sap = gap | ((quality & (Q_DESAT | Q_EARTH_POINT)) != 0)
-    columns = {
+    drift = pointing["drift"]
+    return {
         "TIME": time_col,
         "TIMECORR": timecorr,
         "CADENCENO": timeline.cadence0 + np.arange(n, dtype=np.int64),
-        "SAP_FLUX": with_nans(sap, nan_sap),
-        "SAP_FLUX_ERR": with_nans(sap_err, nan_sap),
-        "SAP_BKG": with_nans(bkg, nan_sap),
-        "SAP_BKG_ERR": with_nans(bkg_err, nan_sap),
-        "PDCSAP_FLUX": with_nans(pdc, nan_flux),
-        "PDCSAP_FLUX_ERR": with_nans(pdc_err, nan_flux),
+        "SAP_FLUX": _with_nans(fluxes["sap"], nan_sap),
+        "SAP_FLUX_ERR": _with_nans(fluxes["sap_err"], nan_sap),
+        "SAP_BKG": _with_nans(fluxes["bkg"], nan_sap),
+        "SAP_BKG_ERR": _with_nans(fluxes["bkg_err"], nan_sap),
+        "PDCSAP_FLUX": _with_nans(fluxes["pdc"], nan_flux),
+        "PDCSAP_FLUX_ERR": _with_nans(fluxes["pdc_err"], nan_flux),
         "QUALITY": quality,
         "PSF_CENTR1": np.full(n, np.nan),
         "PSF_CENTR1_ERR": np.full(n, np.nan),
         "PSF_CENTR2": np.full(n, np.nan),
         "PSF_CENTR2_ERR": np.full(n, np.nan),
-        "MOM_CENTR1": with_nans(mom1, nan_sap),
-        "MOM_CENTR1_ERR": with_nans(mom_err, nan_sap),
-        "MOM_CENTR2": with_nans(mom2, nan_sap),
-        "MOM_CENTR2_ERR": with_nans(mom_err, nan_sap),
-        "POS_CORR1": with_nans(drift + 0.002 * rng.standard_normal(n), nan_flux),
-        "POS_CORR2": with_nans(-0.7 * drift + 0.002 * rng.standard_normal(n), nan_flux),
+        "MOM_CENTR1": _with_nans(pointing["mom1"], nan_sap),
+        "MOM_CENTR1_ERR": _with_nans(pointing["mom_err"], nan_sap),
+        "MOM_CENTR2": _with_nans(pointing["mom2"], nan_sap),
+        "MOM_CENTR2_ERR": _with_nans(pointing["mom_err"], nan_sap),
+        "POS_CORR1": _with_nans(drift + 0.002 * rng.standard_normal(n), nan_flux),
+        "POS_CORR2": _with_nans(-0.7 * drift + 0.002 * rng.standard_normal(n), nan_flux),
     }
+
+
+def _simulate(timeline: SectorTimeline, star: dict, seed: int) -> tuple[dict, dict, dict]:
+    """(columns, header values, truth row) of one star. The random draws come in a fixed order (the
+    helpers are called in it), so a star depends only on (seed, sector, its index)."""
+    rng = np.random.default_rng([seed, timeline.sector, star["index"]])
+    cls = star["class"]
+    b = _star_basics(rng, cls)
+    n, t, cad_days, visible = timeline.n_cadences, timeline.time, timeline.timedel, ~timeline.in_gap
+
+    sigma = st.cadence_noise(b["tmag"], b["background"], b["n_pix"], timeline.cadence_minutes)
+    red_sigma = float(10 ** rng.uniform(np.log10(10e-6), np.log10(60e-6)))
+    noise = rng.normal(0.0, sigma, n) + st.red_noise(
+        n, cad_days, red_sigma, float(rng.uniform(0.05, 0.3)), rng
+    )
+    cdpp = {h: st.cdpp_ppm(noise[visible], cad_days, h) for h in (0.5, 1.0, 2.0)}
+    sigma_1h = cdpp[1.0] * 1e-6
+    model, info = _signal(rng, cls, t, b, sigma_1h, visible)
+    pdc_sys, sap_sys = _systematics(rng, timeline, sigma_1h)
+    rel = model + noise + pdc_sys
+    flux0 = st.star_flux_e_per_s(b["tmag"]) * float(np.exp(rng.normal(0, 0.02)))
+    quality, bkg_rel = _flags_and_background(rng, timeline, star, rel, sigma)
+
+    pdc_err = flux0 * sigma * (1.0 + 0.02 * rng.standard_normal(n))
+    sap_scale = b["flfrcsap"] / b["crowdsap"]
+    bkg = b["background"] * bkg_rel * (1.0 + 0.01 * rng.standard_normal(n))
+    exposure = timeline.cadence_minutes * 60.0 * st.DEADC
+    fluxes = {
+        "pdc": flux0 * rel,
+        "pdc_err": pdc_err,
+        "sap": flux0 * sap_scale * (model + noise + sap_sys),
+        "sap_err": pdc_err * sap_scale,
+        "bkg": bkg,
+        "bkg_err": 1.5 * np.sqrt(np.abs(bkg) * exposure) / exposure,
+    }
+    pointing = _pointing(rng, timeline, b)
+    columns = _columns(rng, timeline, fluxes, quality, pointing)
     south = ((timeline.sector - 1) // 13) % 2 == 0
     dec = float(rng.uniform(-88, -8) if south else rng.uniform(8, 88))
     values = {
         **b,
         "ra": float(rng.uniform(0, 360)),
         "dec": dec,
-        "col0": col0,
-        "row0": row0,
+        "col0": pointing["col0"],
+        "row0": pointing["row0"],
         "cdpp": cdpp,
         "pdcvar": float(np.nanstd(model) / max(sigma, 1e-9)),
     }

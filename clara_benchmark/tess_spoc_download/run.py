@@ -380,19 +380,27 @@ def _download_all(block, ctx, log, fetcher, parsed, todo, sector_dir, summary) -
             if fut.done() and not fut.cancelled():
                 record(fut)
         write_manifest(manifest, rows, order)
-        log.main(
-            f"sector {sector}: stopped after {len(summary.results)} of {len(todo.entries)} files "
-            f"({summary.count(DOWNLOADED)} downloaded, {summary.count(ALREADY_PRESENT)} already present, "
-            f"{summary.count(FAILED)} failed); rerun the same command to continue; manifest {manifest}"
-        )
+        log.main(_stopped_line(sector, summary, len(todo.entries), manifest))
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
     write_manifest(manifest, rows, order)
-    elapsed = max(time.perf_counter() - t0, 1e-9)
+    log.main(_done_line(sector, summary, received, time.perf_counter() - t0, manifest))
+
+
+def _stopped_line(sector: int, summary: BlockSummary, total: int, manifest: Path) -> str:
+    return (
+        f"sector {sector}: stopped after {len(summary.results)} of {total} files "
+        f"({summary.count(DOWNLOADED)} downloaded, {summary.count(ALREADY_PRESENT)} already present, "
+        f"{summary.count(FAILED)} failed); rerun the same command to continue; manifest {manifest}"
+    )
+
+
+def _done_line(sector: int, summary: BlockSummary, received: int, seconds: float, manifest: Path) -> str:
+    elapsed = max(seconds, 1e-9)
     n = len(summary.results)
-    log.main(
+    return (
         f"sector {sector}: {n} files: {summary.count(DOWNLOADED)} downloaded, "
         f"{summary.count(ALREADY_PRESENT)} already present, {summary.count(FAILED)} failed, "
         f"{summary.refused_lines} script lines refused; {received / 1e6:.1f} MB received in {elapsed:.1f} s "
