@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,25 +47,10 @@ def make_archive(root: Path, tess_dir: Path, n: int) -> list[str]:
     return names
 
 
-def start_server(root: Path, latency: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "clara_benchmark.tess_spoc_download.localserver",
-            str(root),
-            "--latency",
-            str(latency),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    line = proc.stdout.readline()
-    if " at " not in line:
-        proc.kill()
-        sys.exit(f"server did not start: {line!r}")
-    return proc, line.rsplit(" at ", 1)[1].strip()
+def start_server(root: Path, latency: float, bandwidth: float | None = None):
+    from clara_benchmark.tess_spoc_download.localserver import spawn
+
+    return spawn(root, latency, bandwidth, env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
 
 def sequential(urls: list[tuple[str, str]], out: Path) -> tuple[float, float]:

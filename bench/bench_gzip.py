@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import gzip
 import os
-import sys
 import tempfile
 import time
 import zlib
 from pathlib import Path
+
+from benchdata import real_files  # noqa: E402
 
 from clara_benchmark import fitsfile
 from clara_benchmark.lightcurve import read_lightcurve
@@ -58,12 +59,7 @@ def inflate_only(path):
 
 
 def main() -> None:
-    root = (
-        Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared/data/tess"
-    )
-    files = sorted(root.glob("*.fits"))
-    if not files:
-        sys.exit(f"no FITS files in {root}")
+    root, files = real_files()
     with tempfile.TemporaryDirectory() as tmp:
         gz = []
         for f in files:

@@ -7,12 +7,11 @@ Both read the five columns clara uses plus the primary header, native-endian, in
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from benchdata import real_files  # noqa: E402
 
 from clara_benchmark.lightcurve import COLUMNS, read_lightcurve
 
@@ -36,12 +35,7 @@ def timed(fn, files, seconds=3.0):
 
 
 def main() -> None:
-    root = (
-        Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared/data/tess"
-    )
-    files = sorted(root.glob("*.fits"))
-    if not files:
-        sys.exit(f"no FITS files in {root}")
+    root, files = real_files()
     base = timed(read_astropy, files)
     ours = timed(read_lightcurve, files)
     print(f"{len(files)} files from {root}")

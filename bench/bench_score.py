@@ -31,16 +31,10 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+from benchdata import MODELS, SHARED
+
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # one core per worker
     os.environ.setdefault(_var, "1")
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("CLARA_SHARED", ROOT.parent / "shared"))
-MODELS = {
-    "p3": "urf4_model_variant_n300_d23.75_c2_n50ppm.pkl",
-    "p5": "urf4_model_variant_n300_d25.25_c2_n225ppm.pkl",
-    "p9": "urf4_model_variant_n300_d24.5_c2_n225ppm.pkl",
-}
 
 
 def _usage() -> tuple[float, float]:

@@ -38,17 +38,10 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import psutil
+from benchdata import MODELS, ROOT, SHARED
+
 sys.path.insert(0, str(ROOT))
-
-import psutil  # noqa: E402
-
-SHARED = Path(os.environ.get("CLARA_SHARED", ROOT.parent / "shared"))
-MODELS = {
-    "p3": "urf4_model_variant_n300_d23.75_c2_n50ppm.pkl",
-    "p5": "urf4_model_variant_n300_d25.25_c2_n225ppm.pkl",
-    "p9": "urf4_model_variant_n300_d24.5_c2_n225ppm.pkl",
-}
 
 
 def make_archive(archive: Path, stars: int) -> list[str]:
@@ -63,15 +56,10 @@ def make_archive(archive: Path, stars: int) -> list[str]:
     return sorted(sim.truth["filename"])
 
 
-def start_server(root: Path, latency: float, bandwidth: float) -> tuple[subprocess.Popen, str]:
-    argv = [sys.executable, "-m", "clara_benchmark.tess_spoc_download.localserver", str(root)]
-    argv += ["--latency", str(latency), "--bandwidth", str(bandwidth)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    line = proc.stdout.readline()
-    if " at " not in line:
-        proc.kill()
-        sys.exit(f"server did not start: {line!r}")
-    return proc, line.rsplit(" at ", 1)[1].strip()
+def start_server(root: Path, latency: float, bandwidth: float | None = None):
+    from clara_benchmark.tess_spoc_download.localserver import spawn
+
+    return spawn(root, latency, bandwidth, env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
 
 def folder_bytes(root: Path) -> int:

@@ -23,13 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("CLARA_SHARED", ROOT.parent / "shared"))
-MODELS = {
-    "p3": "urf4_model_variant_n300_d23.75_c2_n50ppm.pkl",
-    "p5": "urf4_model_variant_n300_d25.25_c2_n225ppm.pkl",
-    "p9": "urf4_model_variant_n300_d24.5_c2_n225ppm.pkl",
-}
+from benchdata import MODELS, ROOT, SHARED
 
 
 def run_score(tree: Path, data: Path, out: Path) -> float:

@@ -78,3 +78,36 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, input: st
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def score_cfg(tmp_path):
+    """A minimal score config whose paths exist (the model file is a placeholder: config checks only)."""
+    (tmp_path / "fits").mkdir()
+    model = tmp_path / "p3.skops"
+    model.write_bytes(b"x")
+    return {
+        "input_dirs": [str(tmp_path / "fits")],
+        "output_dir": str(tmp_path / "out"),
+        "use_p3": True,
+        "p3model_path": str(model),
+    }
+
+
+@pytest.fixture
+def served(tmp_path, tess_dir):
+    """A download server's root holding valid light curves under SPOC names; returns (root, make)."""
+    from download_helpers import archive_maker
+
+    root = tmp_path / "archive"
+    root.mkdir()
+    return root, archive_maker(root, tess_dir)
+
+
+@pytest.fixture
+def server(served):
+    """A real HTTP server on 127.0.0.1 serving ``served``'s root (faults can be injected)."""
+    from download_helpers import start_server
+
+    with start_server(served[0]) as srv:
+        yield srv

@@ -23,19 +23,6 @@ def write(path: Path, obj) -> Path:
     return path
 
 
-@pytest.fixture
-def score_cfg(tmp_path):
-    (tmp_path / "fits").mkdir()
-    model = tmp_path / "p3.skops"
-    model.write_bytes(b"x")
-    return {
-        "input_dirs": [str(tmp_path / "fits")],
-        "output_dir": str(tmp_path / "out"),
-        "use_p3": True,
-        "p3model_path": str(model),
-    }
-
-
 def one_error_line(proc, *needles):
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     lines = proc.stderr.strip().splitlines()

@@ -24,28 +24,13 @@ from conftest import REAL_LIGHTCURVES, cli_env
 from download_helpers import (
     FAST,
     SECTOR,
-    archive_maker,
     curl_lines,
     manifest,
     run_download,
     sha,
     spoc_name,
-    start_server,
     write_script,
 )
-
-
-@pytest.fixture
-def served(tmp_path, tess_dir):
-    root = tmp_path / "archive"
-    root.mkdir()
-    return root, archive_maker(root, tess_dir)
-
-
-@pytest.fixture
-def server(served):
-    with start_server(served[0]) as srv:
-        yield srv
 
 
 def tree(folder: Path) -> set[Path]:

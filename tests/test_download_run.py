@@ -20,31 +20,14 @@ from conftest import cli_env
 from download_helpers import (
     FAST,
     SECTOR,
-    archive_maker,
     assert_final_files_intact,
     curl_lines,
     manifest,
     run_download,
     sha,
     spoc_name,
-    start_server,
     write_script,
 )
-
-
-@pytest.fixture
-def served(tmp_path, tess_dir):
-    """A server root holding valid light curves under SPOC names; returns (root, make)."""
-    root = tmp_path / "archive"
-    root.mkdir()
-    return root, archive_maker(root, tess_dir)
-
-
-@pytest.fixture
-def server(served):
-    with start_server(served[0]) as srv:
-        yield srv
-
 
 # ------------------------------------------------------------------------------------------------ faults
 
@@ -421,24 +404,12 @@ def test_ctrl_c_stops_cleanly_and_keeps_part_files(tmp_path, served, server):
 
 def test_localserver_runs_standalone(served):
     """The demo and the benchmark start the server as its own process."""
+    from clara_benchmark.tess_spoc_download.localserver import spawn
+
     root, make = served
     (name,) = make(1)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "clara_benchmark.tess_spoc_download.localserver",
-            str(root),
-            "--latency",
-            "0.01",
-        ],
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc, base = spawn(root, latency=0.01, env=cli_env())
     try:
-        line = proc.stdout.readline()
-        base = line.rsplit(" at ", 1)[1].strip()
         assert base.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(f"{base}api/v0.1/Download/file/?uri=mast:TESS/product/{name}") as resp:
             assert resp.read() == (root / name).read_bytes()

@@ -80,19 +80,6 @@ def run_limited(args, *, address_space=None, file_size=None, timeout=120, cwd=No
 
 
 @pytest.fixture
-def score_cfg(tmp_path):
-    (tmp_path / "fits").mkdir()
-    model = tmp_path / "p3.skops"
-    model.write_bytes(b"x")
-    return {
-        "input_dirs": [str(tmp_path / "fits")],
-        "output_dir": str(tmp_path / "out"),
-        "use_p3": True,
-        "p3model_path": str(model),
-    }
-
-
-@pytest.fixture
 def train_cfg(tmp_path):
     (tmp_path / "real").mkdir(exist_ok=True)
     variant = {"length_days": 5.0, "noise_ppm": 100.0, "n_curves": 10, "n_estimators": 5}
@@ -164,24 +151,14 @@ def _report_dir(tmp_path: Path, rows: str) -> Path:
     ids=["nan-score", "empty-score", "duplicated-row", "same-file-twice"],
 )
 def test_report_refuses_nan_scores_and_duplicated_rows(tmp_path, capsys, rows, needles):
-    scores = _report_dir(tmp_path, rows)
-    proc = in_process(
-        capsys,
-        "report",
-        "--score_dir",
-        scores,
-        "--output_dir",
-        tmp_path / "r",
-        "--log_dir",
-        tmp_path / "logs",
-    )
+    proc = _report_of(tmp_path, capsys, rows)
     one_error_line(proc, "anomaly_scores_p3_20240101_000000.csv", *needles, code=1)
     assert not (tmp_path / "r" / "index.html").exists()
 
 
-def test_report_still_skips_claras_none_rows(tmp_path, capsys):
-    scores = _report_dir(tmp_path, "1,a.fits,0.5\nNone,None,None\n2,b.fits,0.2\n")
-    proc = in_process(
+def _report_of(tmp_path, capsys, rows: str):
+    scores = _report_dir(tmp_path, rows)
+    return in_process(
         capsys,
         "report",
         "--score_dir",
@@ -191,6 +168,10 @@ def test_report_still_skips_claras_none_rows(tmp_path, capsys):
         "--log_dir",
         tmp_path / "logs",
     )
+
+
+def test_report_still_skips_claras_none_rows(tmp_path, capsys):
+    proc = _report_of(tmp_path, capsys, "1,a.fits,0.5\nNone,None,None\n2,b.fits,0.2\n")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "r" / "index.html").is_file()
 

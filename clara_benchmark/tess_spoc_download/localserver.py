@@ -417,6 +417,23 @@ class LocalServer:
         self.stop()
 
 
+def spawn(root, latency: float = 0.0, bandwidth: float | None = None, env: dict | None = None):
+    """Start the server as its own process (as the benchmarks do); returns ``(process, base URL)``.
+
+    The caller stops it with ``process.terminate()``. Raises ``RuntimeError`` when it does not start.
+    """
+    import subprocess
+
+    argv = [sys.executable, "-m", "clara_benchmark.tess_spoc_download.localserver", str(root)]
+    argv += ["--latency", str(latency)] + (["--bandwidth", str(bandwidth)] if bandwidth else [])
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()
+    if " at " not in line:
+        proc.kill()
+        raise RuntimeError(f"the local server did not start: {line!r}")
+    return proc, line.rsplit(" at ", 1)[1].strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Serve a directory on 127.0.0.1 (keep-alive, Range, faults).")
     p.add_argument("root", type=Path, help="directory to serve")
