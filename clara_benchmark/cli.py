@@ -110,6 +110,15 @@ COMMANDS: dict[str, Command] = {
             "configs/evaluate_config.json",
         ),
         Command(
+            "fold",
+            "Period and vetting of each candidate: box least squares (default), CLARA's Lomb–Scargle fold "
+            "or both; flags, TOI cross-match, figures",
+            "clara_benchmark.config:FoldConfig",
+            "clara_benchmark.commands.fold:run",
+            "phase_folding.log",
+            "configs/phase_folding_config.json",
+        ),
+        Command(
             "demo",
             "The whole pipeline offline on a simulated sector: download, train, score, reference, sim, "
             "evaluate, report",
@@ -184,7 +193,7 @@ def _add_key_option(group, f: dataclasses.Field) -> None:
     help_text = f"{meta['help']} (default: {describe_default(f)})".replace("%", "%%")
     kind = meta["kind"]
     opts = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
-    if kind == "bool":
+    if kind in ("bool", "clara_bool"):
         group.add_argument(
             f"--{f.name}", nargs="?", const=True, type=_parse_bool, metavar="true|false", **opts
         )

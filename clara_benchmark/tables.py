@@ -46,17 +46,18 @@ _CHUNK_BYTES = 128 << 20
 _PROGRESS_STEPS = 10_000
 
 
-def read_input_table(path: Path) -> pd.DataFrame:
-    """The candidate table (score's WRSS CSV); it must have a ``filename`` column."""
+def read_input_table(path: Path, column: str = "filename") -> pd.DataFrame:
+    """The candidate table (score's WRSS CSV); it must have a ``filename`` column (``column``: CLARA's
+    ``column_name`` / ``filename_column_in_df`` key names another)."""
     try:
-        table = pd.read_csv(path, dtype={"filename": str}, float_precision="round_trip")
+        table = pd.read_csv(path, dtype={column: str}, float_precision="round_trip")
     except pd.errors.EmptyDataError:
         raise ConfigError(f"{path}: input table is empty (no header)") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise ConfigError(f"{path}: cannot read input table ({' '.join(str(exc).split())})") from None
-    if "filename" not in table.columns:
+    if column not in table.columns:
         raise ConfigError(
-            f'{path}: input table has no "filename" column (columns: {", ".join(map(str, table.columns))})'
+            f'{path}: input table has no "{column}" column (columns: {", ".join(map(str, table.columns))})'
         )
     return table
 
@@ -124,13 +125,14 @@ def sql_filter(
     time_limit: float | None = None,
     max_rows: int | None = None,
     max_bytes: int | None = None,
+    column: str = "filename",
 ) -> pd.DataFrame:
     """Run ``sql`` against ``table`` loaded as ``input_df`` in an in-memory SQLite database.
 
     ``sql`` is a full query (``SELECT … FROM input_df WHERE …``, as CLARA's configs) or just the condition
     after WHERE. The query's columns and row order are the candidates'. The query is bounded in time and
     result size (see the module docstring; ``None`` takes the module's limit); every failure is a
-    ``ConfigError`` naming ``input_df_sql``.
+    ``ConfigError`` naming ``input_df_sql``. The result must have the file-name column ``column``.
 
     >>> table = pd.DataFrame({"filename": ["a.fits", "b.fits"], "score": [0.1, 0.9]})
     >>> sql_filter(table, "score > 0.5")["filename"].tolist()
@@ -163,9 +165,9 @@ def sql_filter(
             f'key "input_df_sql": the statement returns no rows; give a SELECT (query: {query})'
         )
     result = pd.DataFrame.from_records(rows, columns=columns)
-    if "filename" not in result.columns:
+    if column not in result.columns:
         raise ConfigError(
-            f'key "input_df_sql": the query must return a "filename" column '
+            f'key "input_df_sql": the query must return a "{column}" column '
             f"(it returned: {', '.join(map(str, result.columns)) or 'no columns'})"
         )
     return result
