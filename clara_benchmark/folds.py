@@ -81,7 +81,6 @@ class StarFold:
     """One star's fold: its periods-table row, CLARA's bins, its figure, or why it could not be folded."""
 
     row: dict = field(default_factory=dict)
-    details: dict = field(default_factory=dict)  # every metric, for a vetting page
     bin_means: np.ndarray | None = None  # CLARA's raw bin means ("ls" and "auto", when CLARA folds)
     ls_period_days: float = float("nan")
     ls_power: float = float("nan")
@@ -90,7 +89,8 @@ class StarFold:
     failure: str | None = None
 
 
-def _toi_columns(match) -> dict:
+def toi_columns(match) -> dict:
+    """The TOI columns of a periods row for a ``toi.cross_match`` result (empty when None)."""
     if match is None:
         return {"toi": "", "toi_period_days": float("nan"), "toi_disposition": "", "toi_relation": ""}
     e = match.entry
@@ -125,40 +125,76 @@ def _clara_fold(lc: LightCurve, spec: FoldSpec, keep_points: bool):
     )
 
 
-def _bls_vetting(lc: LightCurve, spec: FoldSpec):
-    """(detrended, BLS result, vetting, centroid columns, TOI match) of one light curve."""
+@dataclass
+class Vetted:
+    """One star's box least squares candidate and its vetting, with what its figure draws."""
+
+    detrended: object  # vetting.detrend.Detrended
+    result: object  # vetting.bls.BLSResult
+    vetting: object  # vetting.metrics.Vetting
+    centroids: tuple  # (MOM_CENTR1, MOM_CENTR2) of the rows searched, or (None, None)
+    match: object | None  # vetting.toi.TOIMatch
+
+    def row(self) -> dict:
+        """The periods-table columns of the star (after filename and tic)."""
+        r, v = self.result, self.vetting
+        row = {**r.as_row(), **v.as_row(), **toi_columns(self.match)}
+        row["secondary_sigma"] = v.secondary_sigma
+        row["aliases"] = ";".join(f"{a:.6g}" for a in r.aliases)
+        return row
+
+    def details(self) -> dict:
+        """Every metric of the vetting page: ``row()`` plus the depths' errors, odd and even depths, the
+        centroid shift in pixels and the implied offset of the source, box vs sine, the TOI note."""
+        r, v = self.result, self.vetting
+        return {
+            **self.row(),
+            "depth_err_ppm": r.depth_err_ppm,
+            "odd_depth_ppm": v.odd_depth_ppm,
+            "odd_err_ppm": v.odd_err_ppm,
+            "even_depth_ppm": v.even_depth_ppm,
+            "even_err_ppm": v.even_err_ppm,
+            "secondary_err_ppm": v.secondary_err_ppm,
+            "centroid_shift_column_px": v.centroid_shift_pixels[0],
+            "centroid_shift_row_px": v.centroid_shift_pixels[1],
+            "centroid_offset_px": v.centroid_offset_pixels,
+            "box_vs_sine": v.box_vs_sine,
+            "single_event_ratio": r.single_event_ratio,
+            "transit_times": [float(x) for x in r.transit_times],
+            "toi_note": self.match.note if self.match is not None else "",
+        }
+
+    def figure(self, lc: LightCurve, notes: list[str] = ()) -> bytes:
+        """The vetting figure (``vetting.plots.vetting_figure``) with the TOI note and ``notes``."""
+        from clara_benchmark.vetting.plots import vetting_figure
+
+        tic = f"TIC {lc.tic_id} · " if lc.tic_id is not None else ""
+        lines = ([self.match.note] if self.match is not None else []) + list(notes)
+        return vetting_figure(
+            self.detrended,
+            self.result,
+            self.vetting,
+            *self.centroids,
+            title=f"{tic}{lc.filename}",
+            notes=lines,
+        )
+
+
+def vet_lightcurve(lc: LightCurve, spec: FoldSpec | None = None) -> Vetted:
+    """Box least squares search and vetting of one light curve (``FeatureError`` when it cannot be
+    searched: too short, constant). Centroids are taken from ``lc.columns`` (``mom_centr1/2``) when present;
+    the TOI cross-match from ``spec.toi``."""
     from clara_benchmark.vetting.bls import find_transit
     from clara_benchmark.vetting.metrics import vet
 
+    spec = spec or FoldSpec()
     detrended, result = find_transit(lc.time, lc.flux, lc.quality, grid=spec.grid())
     col, row = lc.columns.get("mom_centr1"), lc.columns.get("mom_centr2")
     if col is None or row is None or not (np.isfinite(col).any() and np.isfinite(row).any()):
         col = row = None
     match = _toi_match(spec, lc.tic_id, result.period_days)
     vetting = vet(detrended, result, col, row, known_toi=match is not None)
-    return detrended, result, vetting, (col, row), match
-
-
-def _bls_row(result, vetting, match) -> tuple[dict, dict]:
-    row = {**result.as_row(), **vetting.as_row(), **_toi_columns(match)}
-    row["secondary_sigma"] = vetting.secondary_sigma
-    row["aliases"] = ";".join(f"{a:.6g}" for a in result.aliases)
-    details = {
-        **row,
-        "depth_err_ppm": result.depth_err_ppm,
-        "odd_depth_ppm": vetting.odd_depth_ppm,
-        "odd_err_ppm": vetting.odd_err_ppm,
-        "even_depth_ppm": vetting.even_depth_ppm,
-        "even_err_ppm": vetting.even_err_ppm,
-        "secondary_err_ppm": vetting.secondary_err_ppm,
-        "centroid_shift_column_px": vetting.centroid_shift_pixels[0],
-        "centroid_shift_row_px": vetting.centroid_shift_pixels[1],
-        "centroid_offset_px": vetting.centroid_offset_pixels,
-        "box_vs_sine": vetting.box_vs_sine,
-        "single_event_ratio": result.single_event_ratio,
-        "toi_note": match.note if match is not None else "",
-    }
-    return row, details
+    return Vetted(detrended, result, vetting, (col, row), match)
 
 
 def _ls_row(fold, match) -> dict:
@@ -168,15 +204,8 @@ def _ls_row(fold, match) -> dict:
         "period_days": fold.period_days,
         "power": fold.power,
         "flags": flags,
-        **_toi_columns(match),
+        **toi_columns(match),
     }
-
-
-def _figure(lc: LightCurve, detrended, result, vetting, centroids, notes: list[str]) -> bytes:
-    from clara_benchmark.vetting.plots import vetting_figure
-
-    tic = f"TIC {lc.tic_id} · " if lc.tic_id is not None else ""
-    return vetting_figure(detrended, result, vetting, *centroids, title=f"{tic}{lc.filename}", notes=notes)
 
 
 def fold_star(lc: LightCurve, spec: FoldSpec) -> StarFold:
@@ -200,7 +229,7 @@ def _fold_ls(lc: LightCurve, spec: FoldSpec) -> StarFold:
         return StarFold(failure=fold.reason, ls_period_days=fold.period_days, ls_power=fold.power)
     match = _toi_match(spec, lc.tic_id, fold.period_days)
     row = _ls_row(fold, match)
-    out = StarFold(row, dict(row), fold.bin_means, fold.period_days, fold.power)
+    out = StarFold(row, fold.bin_means, fold.period_days, fold.power)
     if spec.figure:
         out.png, out.png_kind = fold_plot_png(fold, lc.tic_id), "clara"
     return out
@@ -208,14 +237,12 @@ def _fold_ls(lc: LightCurve, spec: FoldSpec) -> StarFold:
 
 def _fold_bls(lc: LightCurve, spec: FoldSpec) -> StarFold:
     try:
-        detrended, result, vetting, centroids, match = _bls_vetting(lc, spec)
+        vetted = vet_lightcurve(lc, spec)
     except FeatureError as exc:
         return StarFold(failure=f"box least squares: {exc}")
-    row, details = _bls_row(result, vetting, match)
-    out = StarFold(row, details)
+    out = StarFold(vetted.row())
     if spec.figure:
-        notes = [match.note] if match is not None else []
-        out.png, out.png_kind = _figure(lc, detrended, result, vetting, centroids, notes), "vetting"
+        out.png, out.png_kind = vetted.figure(lc), "vetting"
     return out
 
 
@@ -225,34 +252,33 @@ def _fold_auto(lc: LightCurve, spec: FoldSpec) -> StarFold:
 
     fold = _clara_fold(lc, spec, keep_points=spec.figure)
     ls = LSResult(fold.period_days, fold.power, np.array([]), np.array([]))
+    vetted, method = None, "ls"
     try:
-        detrended, result, vetting, centroids, match = _bls_vetting(lc, spec)
+        vetted = vet_lightcurve(lc, spec)
     except FeatureError as exc:
         if not fold.ok:
             return StarFold(failure=f"box least squares: {exc}; Lomb–Scargle: {fold.reason}")
-        detrended = result = vetting = centroids = match = None
         why = f"box least squares failed ({exc}); Lomb–Scargle power {fold.power:.3f}"
-    if result is not None:
-        choice = choose_period(result, ls, vetting.box_vs_sine, min_power=spec.min_power_threshold)
-        if choice.method == "ls" and not fold.ok:  # e.g. an empty phase bin: keep the BLS period
-            choice = dataclasses.replace(choice, method="bls", reason=f"{choice.reason}; {fold.reason}")
-        why = choice.reason
+    if vetted is not None:
+        choice = choose_period(
+            vetted.result, ls, vetted.vetting.box_vs_sine, min_power=spec.min_power_threshold
+        )
+        method, why = choice.method, choice.reason
+        if method == "ls" and not fold.ok:  # e.g. an empty phase bin: keep the BLS period
+            method, why = "bls", f"{why}; but {fold.reason}"
     out = StarFold(ls_period_days=fold.period_days, ls_power=fold.power)
     if fold.ok:
         out.bin_means = fold.bin_means
-    if result is not None and choice.method == "bls":
-        out.row, out.details = _bls_row(result, vetting, match)
+    if method == "bls":
+        out.row = vetted.row()
         if spec.figure:
-            notes = ([match.note] if match is not None else []) + [f"auto: {why}"]
-            out.png, out.png_kind = _figure(lc, detrended, result, vetting, centroids, notes), "vetting"
+            out.png, out.png_kind = vetted.figure(lc, [f"auto: {why}"]), "vetting"
     else:
         ls_match = _toi_match(spec, lc.tic_id, fold.period_days)
         out.row = _ls_row(fold, ls_match)
-        out.details = dict(out.row)
         if spec.figure:
             out.png, out.png_kind = fold_plot_png(fold, lc.tic_id), "clara"
     out.row["method_reason"] = why
-    out.details["method_reason"] = why
     return out
 
 

@@ -21,7 +21,7 @@ import report_helpers
 from clara_benchmark.config import ClaraError, ReportConfig
 from clara_benchmark.report import inputs as I
 from clara_benchmark.report.command import build_report
-from clara_benchmark.report.plots import fold, periodicity
+from clara_benchmark.report.plots import Ephemeris, relative_flux
 from conftest import ROOT
 
 CHROMIUM_ARGS = [
@@ -330,18 +330,34 @@ def test_unfinished_run_has_no_exit_code(tmp_path):
 # --------------------------------------------------------------------------------------------- science
 
 
-def test_best_period_and_fold_of_a_known_signal():
+def test_thumbnail_is_folded_at_the_transit_the_box_search_finds():
+    """The report's old flaw: its thumbnails folded at the Lomb–Scargle peak, which a transit barely moves.
+    On a 0.4 % box transit with a stronger, slower sinusoid the thumbnail's fold is the transit's period,
+    with the transit at phase 0."""
+    from clara_benchmark import LightCurve
+    from clara_benchmark.features import FREQUENCIES, clean_and_standardise, lomb_scargle_power
+    from clara_benchmark.folds import vet_lightcurve
+    from clara_benchmark.synthetic.transits import box_transit
+
     rng = np.random.default_rng(3)
-    time = np.arange(0, 27, 2 / 60 / 24)
-    period = 3.3
-    flux = 1000 * (1 + 0.002 * np.sin(2 * np.pi * time / period) + 0.0005 * rng.standard_normal(time.size))
-    flux[5000:5600] = np.nan  # a gap
-    p = periodicity(time, flux)
-    assert p.best_period == pytest.approx(period, rel=0.01)
-    phase = fold(p.time, p.relative_flux, p.best_period)
+    time = np.arange(1325.0, 1352.0, 2 / 1440)
+    model = box_transit(time, 3.3, 0.12, 0.004, 1326.1) * (1 + 0.003 * np.sin(2 * np.pi * time / 7.9))
+    flux = 1000 * model * (1 + 5e-4 * rng.standard_normal(time.size))
+    flux[9000:9700] = np.nan  # a gap
+    t, z = clean_and_standardise(time, flux)
+    ls_period = 1 / FREQUENCIES[np.argmax(lomb_scargle_power(t, z, FREQUENCIES))]
+    assert abs(ls_period / 3.3 - 1) > 0.05  # what the thumbnail used to fold on
+    eph = Ephemeris.of(vet_lightcurve(LightCurve(time, flux, tic_id=1)).row())
+    assert eph.period_days == pytest.approx(3.3, rel=0.002)
+    t, rel = relative_flux(time, flux)
+    phase = eph.phase(t)
     assert phase.min() >= -0.5 and phase.max() < 0.5
-    near_zero = np.abs(phase) < 0.05
-    assert np.median(p.relative_flux[near_zero]) < np.median(p.relative_flux[np.abs(phase) > 0.4])
+    inside = np.abs(phase * eph.period_days) < 0.04
+    assert np.median(rel[inside]) < np.median(rel[np.abs(phase) > 0.2]) - 0.003
+    marks = eph.transit_times(t)
+    assert np.allclose(np.diff(marks), eph.period_days)
+    assert np.min(np.abs(marks - 1326.1)) < 0.01  # box_transit's t0 is the mid-transit time
+    assert Ephemeris.of({"period_days": float("nan"), "t0_btjd": 1.0, "duration_hours": 2.0}) is None
 
 
 # --------------------------------------------------------------------------------------------- building
