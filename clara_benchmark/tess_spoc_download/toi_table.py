@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Callable
@@ -81,19 +82,18 @@ def cache_path(url: str, cache_dir: str | os.PathLike) -> Path:
     return products.TOI_CACHE.path(cache_dir, tag=digest)
 
 
-def fetch_toi_table(url: str, cache_dir: str | os.PathLike, log: Callable[[str], None] | None = None) -> Path:
+def fetch_toi_table(
+    url: str, cache_dir: str | os.PathLike, log: Callable[[str], None] | None = None, fetch_options=None
+) -> Path:
     """The verified local copy of the TOI table at ``url`` (fetched when the cache has none); ``ClaraError``
-    naming the URL when it cannot be had."""
+    naming the URL when it cannot be had. ``fetch_options`` (``fetch.FetchOptions``): timeouts and retries,
+    by default 3 retries with backoff from 1 s."""
     from clara_benchmark.tess_spoc_download.fetch import DOWNLOADED, FAILED, Fetcher, FetchOptions
 
     dest = cache_path(url, cache_dir)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fetcher = Fetcher(
-        FetchOptions(max_retries=3, max_file_bytes=MAX_TOI_BYTES),
-        num_threads=1,
-        log=log,
-        verify=verify_toi_file,
-    )
+    options = dataclasses.replace(fetch_options or FetchOptions(max_retries=3), max_file_bytes=MAX_TOI_BYTES)
+    fetcher = Fetcher(options, num_threads=1, log=log, verify=verify_toi_file)
     try:
         result = fetcher.fetch_file(url, dest)
     finally:
@@ -112,6 +112,7 @@ def load_toi_catalogue(
     source: str | os.PathLike | TOICatalogue,
     cache_dir: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
+    fetch_options=None,
 ) -> TOICatalogue:
     """ExoFOP's TOI table from a local CSV, an http(s) URL (fetched into ``cache_dir``, see the module
     docstring), or a catalogue already parsed (returned as it is).
@@ -122,7 +123,8 @@ def load_toi_catalogue(
         A file that does not exist or is not a TOI table (the message names it and the line); a URL
         without a ``cache_dir``.
     ClaraError
-        A URL that cannot be fetched, or whose content is not a TOI table after the retries.
+        A URL that cannot be fetched, or whose content is not a TOI table after the retries
+        (``fetch_options``: a ``fetch.FetchOptions`` for the timeouts and retries).
     """
     from clara_benchmark.config import is_url
 
@@ -134,7 +136,7 @@ def load_toi_catalogue(
             raise ConfigError(f"toi_catalogue: only http(s) URLs can be fetched, got {text}")
         if cache_dir is None:
             raise ConfigError(f"toi_catalogue {text}: a URL needs a cache_dir to keep the table in")
-        path = fetch_toi_table(text, cache_dir, log)
+        path = fetch_toi_table(text, cache_dir, log, fetch_options)
         where = text
     else:
         path = Path(os.path.expanduser(text))
