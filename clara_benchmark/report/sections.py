@@ -291,7 +291,7 @@ def candidates_section(rank_source, ranked, top, thumbs, inputs) -> str:
         "2-minute cadences, blue: binned, pink marks: the transits), the curve folded at the box least "
         "squares period with the transit at phase 0 (purple: binned), and a zoom on the transit."
     )
-    if vetted:
+    if any((thumbs.get(f) or {}).get("page") for f in top["filename"]):
         lead += " Each vetting page has the full vetting figure, the metrics and the rules of the flags."
     bar = filter_bar(rows, "candidates-table") if vetted else ""
     return section("candidates", "Top candidates", bar + table(cols, rows, table_id="candidates-table"), lead)
