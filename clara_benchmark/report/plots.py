@@ -192,7 +192,10 @@ def _limits(values: np.ndarray) -> tuple[float, float]:
 def candidate_figure(time: np.ndarray, flux: np.ndarray, eph: Ephemeris, title: str) -> bytes:
     """Three panels: the light curve with the transits marked, the curve folded at the box least squares
     period (transit at phase 0), and a zoom on the transit (hours from mid-transit, ±3 durations)."""
-    fig = Figure(figsize=(7.6, 2.1), layout="constrained")
+    # a fixed layout: constrained layout took half of the figure's time (0.45 of 0.9 s, measured on the demo's
+    # stars under load) for the same placement
+    fig = Figure(figsize=(7.6, 2.1))
+    fig.subplots_adjust(left=0.085, right=0.99, bottom=0.21, top=0.89, wspace=0.3)
     axes = fig.subplots(1, 3, gridspec_kw=dict(width_ratios=[1.35, 1.0, 1.0]))
     ylow, yhigh = _limits(flux)
 
