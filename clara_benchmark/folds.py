@@ -439,8 +439,8 @@ def fold(
     >>> import clara_benchmark as clara
     >>> result = clara.fold(TESS_REAL_DIR / "stsci-notebooks")
     >>> wasp126 = result.periods[result.periods.tic == 25155310].iloc[0]
-    >>> round(wasp126.period_days, 3), wasp126.method, wasp126.n_transits
-    (3.289, 'bls', 8)
+    >>> f"{wasp126.period_days:.3f} d, {wasp126.n_transits} transits, flags: {wasp126['flags'] or 'none'}"
+    '3.288 d, 8 transits, flags: none'
     >>> result.figure(wasp126.filename)[:4]
     b'\\x89PNG'
     """

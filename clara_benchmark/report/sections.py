@@ -26,7 +26,7 @@ from clara_benchmark.report.html import (
     truth_chip,
 )
 from clara_benchmark.report.inputs import is_planet
-from clara_benchmark.report.vetting import filter_bar, flag_chips, flags_of, period_cell
+from clara_benchmark.report.vetting import filter_bar, flag_chips, flags_of, period_cell, snr_text
 
 RANK_LABELS = {
     "wrss": f"WRSS ({products.WRSS_NORM}: 0.8·√P3 + 0.2·√P9, min-max scaled)",
@@ -236,8 +236,12 @@ def candidates_section(rank_source, ranked, top, thumbs, inputs) -> str:
             cols.append(Col(key, label, fmt=fmt_num, title=title, css="num"))
     vetted = any((thumbs.get(f) or {}).get("details") for f in top["filename"])
     cols += [
-        Col("bls_period", "BLS period", title="box least squares period (the thumbnail's fold)", css="num"),
-        Col("bls_snr", "SNR", fmt=lambda v: fmt_num(v, 1), title="transit depth / its error", css="num"),
+        Col(
+            "bls_period",
+            "BLS period",
+            title="box least squares period (the thumbnail's fold), and the transit's SNR (depth / its error)",
+            css="num",
+        ),
         Col(
             "flags",
             "flags",
@@ -302,7 +306,8 @@ def _vetting_cells(row: dict, t: dict) -> None:
     details = t.get("details")
     days, text = period_cell(details)
     row["bls_period"], row["bls_period__html"] = days, esc(text)
-    row["bls_snr"] = details.get("snr") if details else None
+    if details and not is_missing(details.get("snr")):
+        row["bls_period__html"] += f'<span class="fname nowrap">SNR {esc(snr_text(details))}</span>'
     flags = flags_of(details)
     row["flags"] = ";".join(flags) if details else None
     row["flags__html"] = flag_chips(flags) if details else "–"
