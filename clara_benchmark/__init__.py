@@ -60,7 +60,7 @@ _EXPORTS = {
     "InjectionResult": "clara_benchmark.training.evaluate",
     # periods and vetting (fold)
     "fold": "clara_benchmark.folds",
-    "FoldResult": "clara_benchmark.folds",
+    "FoldRun": "clara_benchmark.folds",
     "load_toi_catalogue": "clara_benchmark.tess_spoc_download.toi_table",
     # where work runs
     "open_executor": "clara_benchmark.executors",

@@ -325,7 +325,7 @@ def iter_folds(
 
 
 @dataclass
-class FoldResult:
+class FoldRun:
     """The folds of many light curves.
 
     ``periods``: one row per star (``products.FOLD_PERIODS.columns``: filename, tic, method, period_days,
@@ -385,6 +385,17 @@ def bins_frame(rows: list[tuple[str, int | None, StarFold]], n_bins: int):
     return frame
 
 
+def collect(batches: Iterable[FoldBatch], failures: list) -> tuple[list[dict], list[tuple], list]:
+    """(periods rows, (filename, tic, StarFold) for the bins, failures) of every batch."""
+    rows, bin_rows = [], []
+    for batch in batches:
+        failures += batch.failures
+        for name, tic, star in zip(batch.filenames, batch.tic_ids, batch.values):
+            rows.append(row_of(name, tic, star))
+            bin_rows.append((name, rows[-1]["tic"], star))
+    return rows, bin_rows, failures
+
+
 def row_of(name: str, tic: int, star: StarFold) -> dict:
     """The periods-table row of one folded star."""
     return {"filename": name, "tic": None if tic is None or tic < 0 else int(tic), **star.row}
@@ -404,7 +415,7 @@ def fold(
     batch_size: int = 16,
     progress: Callable[[int], object] | None = None,
     read_options: ReadOptions | dict | None = None,
-) -> FoldResult:
+) -> FoldRun:
     """The period and vetting of every light curve: BLS, CLARA's Lomb–Scargle fold, or both.
 
     Parameters
@@ -430,7 +441,7 @@ def fold(
 
     Returns
     -------
-    FoldResult
+    FoldRun
         ``periods`` (one row per star), ``failures`` (filename, path, reason), ``bins`` (CLARA's bins for
         "ls"/"auto"), ``figure(filename)`` (one star's figure as PNG bytes).
 
@@ -455,21 +466,17 @@ def fold(
     )
     resolved = resolve_inputs(inputs)
     options = dataclasses.replace(ReadOptions.of(read_options), centroids=True)
-    rows, bin_rows, failures = [], [], list(resolved.failures)
-    for batch in iter_folds(
+    batches = iter_folds(
         resolved.items,
         spec,
         executor=executor,
         batch_size=batch_size,
         progress=progress,
         read_options=options,
-    ):
-        failures += batch.failures
-        for name, tic, star in zip(batch.filenames, batch.tic_ids, batch.values):
-            rows.append(row_of(name, tic, star))
-            bin_rows.append((name, rows[-1]["tic"], star))
+    )
+    rows, bin_rows, failures = collect(batches, list(resolved.failures))
     items = {item_key(item)[0]: item for item in resolved.items}
-    return FoldResult(
+    return FoldRun(
         periods=periods_frame(rows),
         failures=pd.DataFrame(failures, columns=["filename", "path", "reason"]),
         bins=bins_frame(bin_rows, bins) if period_method != "bls" else None,

@@ -51,7 +51,7 @@ def flags_of(details: dict | None) -> list[str]:
 
 
 @dataclass
-class FoldRun:
+class FoldOutput:
     """A fold run's results the report can use: box least squares rows and saved vetting figures."""
 
     path: Path
@@ -59,7 +59,7 @@ class FoldRun:
     figures: dict[str, Path] = field(default_factory=dict)
 
 
-def load_fold(config, notes_list: list) -> FoldRun | None:
+def load_fold(config, notes_list: list) -> FoldOutput | None:
     """The newest fold_periods CSV of ``fold_dir`` (None, with a note, when there is none)."""
     from clara_benchmark.report import inputs as I
 
@@ -72,7 +72,7 @@ def load_fold(config, notes_list: list) -> FoldRun | None:
         )
         return None
     frame = I.read_fold_table(found).frame
-    run = FoldRun(found.path)
+    run = FoldOutput(found.path)
     for record in frame.to_dict("records"):
         if record["method"] != "bls":
             continue
@@ -120,7 +120,7 @@ def with_toi(record: dict, catalogue, tic) -> dict:
     return out
 
 
-def task_source(filename: str, fold: FoldRun | None, vetting: bool) -> dict | None:
+def task_source(filename: str, fold: FoldOutput | None, vetting: bool) -> dict | None:
     """The fold run's row to use for a candidate (see the module docstring), or None: compute it."""
     if fold is None or filename not in fold.rows:
         return None
@@ -129,7 +129,7 @@ def task_source(filename: str, fold: FoldRun | None, vetting: bool) -> dict | No
     return fold.rows[filename]
 
 
-def copy_figure(fold: FoldRun, filename: str, out_dir: Path, relpath: str) -> None:
+def copy_figure(fold: FoldOutput, filename: str, out_dir: Path, relpath: str) -> None:
     from clara_benchmark.utils.io import atomic_write_bytes
 
     target = out_dir / relpath
