@@ -159,20 +159,21 @@ def bench(cases: list[dict], runners: dict, title: str) -> None:
 
 
 def bench_figure(case) -> None:
-    from clara_benchmark.report.plots import candidate_figure, periodicity
+    from clara_benchmark.report.plots import Ephemeris, candidate_figure, relative_flux
     from clara_benchmark.vetting.metrics import vet
     from clara_benchmark.vetting.plots import vetting_figure
 
     d, r = find_transit(case["time"], case["flux"], case["quality"])
     v = vet(d, r)
-    p = periodicity(case["time"], case["flux"])
+    eph = Ephemeris(r.period_days, r.t0_btjd, r.duration_hours)
+    t, rel = relative_flux(case["time"], case["flux"])
     rounds = {"vetting_figure": [], "report candidate_figure (3 panels)": []}
     for _ in range(3):
         start = time.perf_counter()
         vetting_figure(d, r, v, title=case["label"])
         rounds["vetting_figure"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        candidate_figure(p, case["label"])
+        candidate_figure(t, rel, eph, case["label"])
         rounds["report candidate_figure (3 panels)"].append(time.perf_counter() - start)
     print(f"\n== figure render ({case['label']}, best of 3)")
     base = min(rounds["report candidate_figure (3 panels)"])

@@ -14,6 +14,7 @@ The pipeline in a notebook::
     matches, _ = clara.label(features, reference, top_k=3)          # best cosine-similarity matches
     shapes = clara.feature_set("lightcurves/", "bin_means")         # CLARA's fold + z-scored bin means
     groups = clara.cluster(shapes.features, "hdbscan")              # labels, silhouette, ... (clustering)
+    folds = clara.fold("candidates/", toi_catalogue="toi.csv")     # period, vetting flags, known TOIs
 
 Every name below is importable from ``clara_benchmark``; they are loaded on first use, so importing the
 package costs nothing. docs/api.md walks through a whole session. Errors are ``ClaraError`` subclasses
@@ -67,6 +68,10 @@ _EXPORTS = {
     "TrainResult": "clara_benchmark.training.train",
     "injection_recovery": "clara_benchmark.training.evaluate",
     "InjectionResult": "clara_benchmark.training.evaluate",
+    # periods and vetting (fold)
+    "fold": "clara_benchmark.folds",
+    "FoldRun": "clara_benchmark.folds",
+    "load_toi_catalogue": "clara_benchmark.tess_spoc_download.toi_table",
     # where work runs
     "open_executor": "clara_benchmark.executors",
     # errors

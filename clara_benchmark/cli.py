@@ -127,6 +127,15 @@ COMMANDS: dict[str, Command] = {
             "configs/clustering_config.json",
         ),
         Command(
+            "fold",
+            "Period and vetting of each candidate: box least squares (default), CLARA's Lomb–Scargle fold "
+            "or both; flags, TOI cross-match, figures",
+            "clara_benchmark.config:FoldConfig",
+            "clara_benchmark.commands.fold:run",
+            "phase_folding.log",
+            "configs/phase_folding_config.json",
+        ),
+        Command(
             "demo",
             "The whole pipeline offline on a simulated sector: download, train, score, reference, sim, "
             "evaluate, report",

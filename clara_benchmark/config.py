@@ -677,6 +677,42 @@ def check_read_keys(config) -> str | None:
     return None
 
 
+# ExoFOP's TOI table (fold, sim, report): a local CSV or its URL, fetched once and cached.
+
+TOI_URL = "https://exofop.ipac.caltech.edu/tess/download_toi.php?output=csv"
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def toi_catalogue_key():
+    return key(
+        "ExoFOP's TOI table, to name known TOIs: a local CSV (columns TIC ID, TOI, Period (days), ...) or "
+        f"an http(s) URL such as {TOI_URL}, fetched once, verified and cached in output_dir; none = no "
+        "cross-match",
+        "str",
+        None,
+    )
+
+
+def is_url(text: str) -> bool:
+    """Does ``text`` look like a URL (scheme://...) rather than a path?"""
+    return bool(_URL_SCHEME.match(text))
+
+
+def check_toi_catalogue(value: str | None) -> str | None:
+    """An http(s) URL, or a file that exists (checked when the config is read, not after the work)."""
+    if value is None:
+        return None
+    if is_url(value):
+        if not value.lower().startswith(("http://", "https://")):
+            return f'key "toi_catalogue" must be a local file or an http(s) URL, got "{value}"'
+        return None
+    path = Path(os.path.expanduser(value))
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        return f'key "toi_catalogue": "{value}" {what} (give a local CSV or an http(s) URL)'
+    return None
+
+
 @dataclass
 class DownloadBlock:
     """One block of a download config (the seed keys them by sector: {"1": {...}, "5": {...}})."""
@@ -1000,9 +1036,17 @@ class SimConfig:
     batch_size: int = batch_size_key(64)
     executor: str = executor_key()
     scheduler_address: str | None = scheduler_address_key()
+    # issue 13: known objects named (off by default: the output is then CLARA's, byte for byte)
+    toi_catalogue: str | None = toi_catalogue_key()
+    same_star: bool = key(
+        "Add matched_tic and same_star columns: the best match's TIC id (from the reference metadata or "
+        "its SPOC file name) and whether it is the candidate's own star",
+        "bool",
+        False,
+    )
 
     def check(self) -> str | None:
-        problem = check_read_keys(self)
+        problem = check_read_keys(self) or check_toi_catalogue(self.toi_catalogue)
         if problem:
             return problem
         if self.gt_wrss_threshold is None and self.input_df_sql is None:
@@ -1555,13 +1599,31 @@ class ReportConfig:
     max_rows_per_group: int = key("Similarity matches listed per label group", "int", 100, minimum=1)
     title: str = key("Title of the report page", "str", "clara report")
     max_workers: int = key(
-        "Processes drawing the thumbnails",
+        "Processes drawing the thumbnails (and the vetting of the top candidates)",
         "int",
         2,
         minimum=1,
         maximum=MAX_WORKERS,
         maximum_why=MAX_WORKERS_WHY,
     )
+    # issue 13: a vetting page per top candidate
+    vetting: bool = key(
+        "A vetting page per top candidate (BLS search, odd/even, secondary, centroids, flags); false = "
+        "thumbnails only (still folded at the BLS period)",
+        "bool",
+        True,
+    )
+    fold_dir: Path | None = key(
+        "Output directory of fold (fold_periods_*.csv, vetting figures): periods, metrics and figures are "
+        "taken from it where it has them; none = computed here",
+        "path",
+        None,
+        exists="dir",
+    )
+    toi_catalogue: str | None = toi_catalogue_key()
+
+    def check(self) -> str | None:
+        return check_toi_catalogue(self.toi_catalogue)
 
     def monitor_path(self) -> Path:
         return self.output_dir
@@ -1821,3 +1883,118 @@ class ClusteringConfig:
 
     def monitor_path(self) -> Path:
         return self.output_dir
+
+
+# -----------------------------------------------------------------------------------------------------
+# fold (issue 13; CLARA's phase_folding_config.json keys, then clara's)
+
+
+FOLD_METHODS = ("bls", "ls", "auto")
+#: period limits of a fold: the BLS grid grows as 1/min_period, the Lomb–Scargle grid as 1/min_period too
+MIN_FOLD_PERIOD_DAYS = 0.05
+MAX_FOLD_PERIOD_DAYS = 1000.0
+MAX_FOLD_BINS = 100_000
+
+
+@dataclass
+class FoldConfig:
+    """Config of ``fold`` (CLARA's phase_folding_config.json, plus period_method, toi_catalogue, executor)."""
+
+    input_df_path: Path = key(
+        "Candidate table (e.g. sim's or score's CSV) whose column_name column names FITS files",
+        "path",
+        required=True,
+        exists="file",
+    )
+    output_dir: Path = key(
+        "Directory for fold_periods_<ts>.csv, its failures and the PNGs (created when missing)",
+        "path",
+        required=True,
+        exists="outdir",
+    )
+    fits_dir: Path = key(
+        "Directory of the candidates' FITS files (sub-folders are searched too)",
+        "path",
+        required=True,
+        exists="dir",
+    )
+    input_df_sql: str | None = key(
+        "SQL over a table named input_df selecting the candidates, e.g. SELECT filename FROM input_df WHERE "
+        "label_group = 'planet_like'; none = every row",
+        "str",
+        None,
+    )
+    max_workers: int = max_workers_key()
+    min_power_threshold: float = key(
+        'Lomb–Scargle peak power below which "ls" skips a star (a failure row; CLARA\'s rule) and "auto" '
+        "does not take the Lomb–Scargle period",
+        "float",
+        0.05,
+        minimum=0.0,
+        maximum=1.0,
+    )
+    min_period_threshold: float = key(
+        "Shortest period searched (days)",
+        "float",
+        0.5,
+        minimum=MIN_FOLD_PERIOD_DAYS,
+        maximum=MAX_FOLD_PERIOD_DAYS,
+        maximum_why="clara's limit",
+    )
+    max_period_threshold: float = key(
+        "Longest period searched (days)",
+        "float",
+        20.0,
+        minimum=MIN_FOLD_PERIOD_DAYS,
+        maximum=MAX_FOLD_PERIOD_DAYS,
+        maximum_why="clara's limit",
+    )
+    bins: int = key(
+        'Phase bins of CLARA\'s fold ("ls" and "auto": fold_bins_<ts>.csv)',
+        "int",
+        100,
+        minimum=2,
+        maximum=MAX_FOLD_BINS,
+        maximum_why="clara's limit",
+    )
+    save: bool = key(
+        'Write one PNG per star: CLARA\'s fold figure ("ls") or the vetting figure ("bls")',
+        "clara_bool",
+        True,
+    )
+    show: bool = key("Accepted for CLARA's configs and ignored: clara runs headless", "clara_bool", False)
+    phase_shift: float = key("Subtracted from CLARA's phase before wrapping into [0, 1)", "float", 0.0)
+    column_name: str = key("Column of input_df_path that names the FITS files", "str", "filename")
+    period_method: str = key(
+        '"bls" (box least squares: transits, eclipses), "ls" (CLARA\'s Lomb–Scargle fold, exactly), '
+        '"auto" (both; the documented rule picks one)',
+        "str",
+        "bls",
+        choices=FOLD_METHODS,
+    )
+    toi_catalogue: str | None = toi_catalogue_key()
+    batch_size: int = batch_size_key(16)
+    executor: str = executor_key()
+    scheduler_address: str | None = scheduler_address_key()
+
+    def check(self) -> str | None:
+        if not self.min_period_threshold < self.max_period_threshold:
+            return (
+                f'key "min_period_threshold" ({self.min_period_threshold:g}) must be less than '
+                f'"max_period_threshold" ({self.max_period_threshold:g})'
+            )
+        if self.period_method != "ls":
+            from clara_benchmark.vetting.bls import SearchGrid
+
+            try:
+                SearchGrid(self.min_period_threshold, self.max_period_threshold)
+            except ValueError as exc:
+                return (
+                    f'keys "min_period_threshold"/"max_period_threshold": no box least squares search: {exc}'
+                )
+        if not self.column_name.strip():
+            return 'key "column_name" must name a column of input_df_path'
+        return check_toi_catalogue(self.toi_catalogue)
+
+    def monitor_path(self) -> Path:
+        return self.fits_dir

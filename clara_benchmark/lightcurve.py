@@ -114,6 +114,9 @@ PRODUCT_KEYS = (
     "SIMDATA",
 )
 TABLE_KEYS = ("CDPP0_5", "CDPP1_0", "CDPP2_0", "TIMEDEL", "TSTART", "TSTOP")
+#: the pointing columns read on request (``ReadOptions(centroids=True)``): flux-weighted centroids and PDC's
+#: position corrections, for centroid vetting; NaN-filled when a file lacks them
+CENTROID_COLUMNS = ("MOM_CENTR1", "MOM_CENTR2", "POS_CORR1", "POS_CORR2")
 #: HDU 1 cards always read (from the raw header bytes: parsing the whole header costs more than the data)
 TABLE_PRODUCT_KEYS = ("TIMEDEL", "BJDREFI", "OBSMODE")
 FILENAME_TIC = re.compile(r"^tess\d+-s(\d{4})-(\d{16})-\d+-[a-z]_lc\.fits$")
@@ -140,6 +143,8 @@ PRODUCTS = {
 }
 #: which column holds a flux column's uncertainty, where it is not ``<flux>_err``
 FLUX_ERR_COLUMNS = {"sap_flux": "sap_flux_err", "kspsap_flux": "kspsap_flux_err", "det_flux": "det_flux_err"}
+#: the lightkurve columns ``from_lightkurve`` keeps: fluxes, backgrounds, centroids, position corrections
+_LIGHTKURVE_COLUMN = re.compile(r"(flux|flux_err|bkg|bkg_err)$|^(mom_centr[12]|pos_corr[12])$")
 #: a flux column option: a column name (letters, digits, underscores)
 _COLUMN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,67}$")
 
@@ -375,8 +380,9 @@ class LightCurve:
     @classmethod
     def from_lightkurve(cls, lc, name: str | None = None) -> LightCurve:
         """A ``LightCurve`` from a ``lightkurve.LightCurve``: its time, flux, flux_err, quality, target id,
-        sector, the other flux columns (``sap_flux``, ``pdcsap_flux``, ``kspsap_flux``, ...) and the
-        product, detected from the header cards lightkurve keeps in ``meta``.
+        sector, the other flux columns (``sap_flux``, ``pdcsap_flux``, ``kspsap_flux``, ...), the centroids
+        (``mom_centr1/2``, ``pos_corr1/2``) and the product, detected from the header cards lightkurve
+        keeps in ``meta``.
 
         Scoring it gives the scores of the file it was read from when lightkurve applied no quality mask
         (``lightkurve.read(path, quality_bitmask="none")``): lightkurve keeps the stored TIME and flux
@@ -397,7 +403,7 @@ class LightCurve:
         flux_column = str(meta.get("FLUX_ORIGIN") or "flux").lower()
         columns = {}
         for col in colnames:
-            if col not in ("time", "flux", "flux_err") and re.search(r"(flux|flux_err|bkg|bkg_err)$", col):
+            if col not in ("time", "flux", "flux_err") and _LIGHTKURVE_COLUMN.search(col):
                 columns[col] = _as_float_array(lc[col], col, where)
         if "cadenceno" in colnames:
             columns["cadenceno"] = np.asarray(getattr(lc["cadenceno"], "value", lc["cadenceno"]), np.int64)
@@ -631,13 +637,16 @@ def _table_cards(fd: int, table) -> dict:
     return out
 
 
-def _wanted_columns(names: set[str], flux: str, cadenceno: bool) -> list[str]:
-    """The columns to read: TIME, the flux and its error, the quality flags, SAP and PDCSAP flux, and
-    CADENCENO when 20-s cadences are to be binned (they are counted by it)."""
+def _wanted_columns(names: set[str], flux: str, cadenceno: bool, centroids: bool = False) -> list[str]:
+    """The columns to read: TIME, the flux and its error, the quality flags, SAP and PDCSAP flux,
+    CADENCENO when 20-s cadences are to be binned (they are counted by it), and ``CENTROID_COLUMNS`` when
+    asked."""
     err = FLUX_ERR_COLUMNS.get(flux.lower(), f"{flux.lower()}_err").upper()
     wanted = ["TIME", flux, err, "QUALITY", "SAP_QUALITY", "SAP_FLUX", "PDCSAP_FLUX", "PDCSAP_FLUX_ERR"]
     if cadenceno:
         wanted.append("CADENCENO")
+    if centroids:
+        wanted.extend(CENTROID_COLUMNS)
     return [c for c in dict.fromkeys(wanted) if c in names]
 
 
@@ -662,7 +671,14 @@ def _missing_flux(primary, cards: dict, names: set[str], flux: str, fits) -> Non
         raise FitsOpenError(exc.reason + where) from None
 
 
-def _read_raw(path: Path, verify_checksums: bool, table_header: bool, flux: str, binning: bool = False):
+def _read_raw(
+    path: Path,
+    verify_checksums: bool,
+    table_header: bool,
+    flux: str,
+    binning: bool = False,
+    centroids: bool = False,
+):
     """(primary header, HDU 1 cards, columns) from one open descriptor, with the integrity checks."""
     with open_fits_bytes(path) as (fd, size):
         with fits_of_descriptor(fd, path) as fits:
@@ -681,7 +697,7 @@ def _read_raw(path: Path, verify_checksums: bool, table_header: bool, flux: str,
                 check_checksums(raw, offsets)
                 del raw
             cadenceno = binning and is_twenty_second(header_cadence_s(cards))
-            data = table.read(columns=_wanted_columns(names, flux, cadenceno))
+            data = table.read(columns=_wanted_columns(names, flux, cadenceno, centroids))
             if table_header:
                 hdr = table.read_header()
                 cards.update({k: _header_value(hdr, k) for k in TABLE_KEYS})
@@ -697,6 +713,7 @@ def read_lightcurve(
     flux_column: str = CLARA_FLUX_COLUMN,
     quality_bitmask: str | int = "none",
     bin_20s_to_2min: bool = False,
+    centroids: bool = False,
 ) -> LightCurve:
     """Read a light-curve FITS file (any product: module docstring); ``LightCurveError`` naming the file and
     the cause on any defect.
@@ -717,6 +734,10 @@ def read_lightcurve(
         Drop the cadences whose quality flags meet this mask (cadences.py); "none" is CLARA's behaviour.
     bin_20s_to_2min : bool
         Bin 20-second light curves to 2 minutes (cadences.py); other cadences are left as they are.
+    centroids : bool
+        Also read MOM_CENTR1/2 and POS_CORR1/2 (``CENTROID_COLUMNS``) into ``columns`` as ``mom_centr1``,
+        ..., float64, NaN-filled where a file has no such column (centroid vetting). Off by default: four
+        more columns to read. 20-s binning drops them (they no longer line up with the bins).
 
     Returns
     -------
@@ -734,16 +755,18 @@ def read_lightcurve(
     path = Path(path)
     flux = _flux_option(flux_column).upper()
     try:
-        primary, cards, data = _read_raw(path, verify_checksums, table_header, flux, bin_20s_to_2min)
+        primary, cards, data = _read_raw(
+            path, verify_checksums, table_header, flux, bin_20s_to_2min, centroids
+        )
     except FitsOpenError as exc:
         raise LightCurveError(path, exc.reason) from None
     except (OSError, ValueError, RuntimeError, MemoryError) as exc:
         raise LightCurveError(path, damaged_reason(exc)) from None
-    lc = _lightcurve_of(path, primary, cards, data, flux)
+    lc = _lightcurve_of(path, primary, cards, data, flux, centroids)
     return apply_read_options(lc, quality_bitmask, bin_20s_to_2min)
 
 
-def _lightcurve_of(path: Path, primary, cards: dict, data, flux: str) -> LightCurve:
+def _lightcurve_of(path: Path, primary, cards: dict, data, flux: str, centroids: bool = False) -> LightCurve:
     n = len(data)
     names = data.dtype.names
 
@@ -777,6 +800,10 @@ def _lightcurve_of(path: Path, primary, cards: dict, data, flux: str) -> LightCu
         columns = {k: v for k, v in columns.items() if k.upper() in names}
     if "CADENCENO" in names:
         columns["cadenceno"] = column("CADENCENO", np.int64, 0)
+    if centroids:  # NaN-filled when absent: every caller can take them without checking
+        columns.update(
+            {c.lower(): column(c, np.float64, np.nan).astype(np.float64) for c in CENTROID_COLUMNS}
+        )
     return LightCurve(
         time=time,
         flux=column(flux, np.float64, np.nan),
@@ -842,6 +869,10 @@ class ReadOptions:
         Bin 20-second light curves to 2 minutes before the features (cadences.py).
     verify_checksums : bool
         Check FITS checksums when reading files.
+    centroids : bool
+        Also read MOM_CENTR1/2 and POS_CORR1/2 into ``LightCurve.columns`` (NaN-filled when absent), for
+        centroid vetting (``fold``); off by default, as scoring does not use them. Not part of
+        ``identity()``: it changes no feature.
 
     Every library function that reads light curves takes ``read_options=`` (a ``ReadOptions`` or a dict
     of these fields); its ``load`` method is what the pipeline runs in the workers.
@@ -859,6 +890,7 @@ class ReadOptions:
     quality_bitmask: str | int = "none"
     bin_20s_to_2min: bool = False
     verify_checksums: bool = True
+    centroids: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "flux_column", _flux_option(self.flux_column))
@@ -868,6 +900,8 @@ class ReadOptions:
             raise ConfigError(str(exc)) from None
         if not isinstance(self.bin_20s_to_2min, bool):
             raise ConfigError(f"bin_20s_to_2min must be true or false, got {self.bin_20s_to_2min!r}")
+        if not isinstance(self.centroids, bool):
+            raise ConfigError(f"centroids must be true or false, got {self.centroids!r}")
 
     @classmethod
     def of(cls, value: ReadOptions | Mapping | None) -> ReadOptions:
@@ -921,6 +955,7 @@ class ReadOptions:
             flux_column=self.flux_column,
             quality_bitmask=self.quality_bitmask,
             bin_20s_to_2min=self.bin_20s_to_2min,
+            centroids=self.centroids,
         )
 
     def apply(self, lc: LightCurve) -> LightCurve:

@@ -171,6 +171,46 @@ CLUSTER_COMPARISON_PLOT = Product("cluster_comparison_plot", "clustering_compari
 #: what one clustering run wrote (the report reads the newest)
 CLUSTER_RECORD = Product("cluster_record", "clustering_{ts}.json")
 
+# fold (issue 13): periods and vetting of candidates; CLARA's fold figures and bins; the TOI table's cache
+#: fold_periods' columns: the issue's thirteen, then what the vetting page and the TOI cross-match add
+FOLD_COLUMNS = (
+    "filename",
+    "tic",
+    "method",
+    "period_days",
+    "t0_btjd",
+    "duration_hours",
+    "depth_ppm",
+    "snr",
+    "power",
+    "odd_even_sigma",
+    "secondary_depth_ppm",
+    "centroid_shift_sigma",
+    "flags",
+)
+FOLD_EXTRA_COLUMNS = (
+    "sde",
+    "n_transits",
+    "secondary_sigma",
+    "aliases",
+    "toi",
+    "toi_period_days",
+    "toi_disposition",
+    "toi_relation",
+    "method_reason",
+)
+FOLD_PERIODS = Product("fold_periods", "fold_periods_{ts}.csv", FOLD_COLUMNS + FOLD_EXTRA_COLUMNS)
+FOLD_FAILURES = Product("fold_failures", "fold_failures_{ts}.csv", FAILURE_PATH_COLUMNS)
+#: CLARA's binned fold of each star ("ls" and "auto" runs): filename, tic, ls_period_days, ls_power, bin_1...
+FOLD_BINS = Product("fold_bins", "fold_bins_{ts}.csv")
+FOLD_BINS_COLUMNS = ("filename", "tic", "ls_period_days", "ls_power")
+#: CLARA's fold figure ("ls"): <file stem>_period_<period, 4 decimals>_days.png, as CLARA names it
+FOLD_PNG = Product("fold_png", "{name}_period_{tag}_days.png")
+#: the vetting figure ("bls", and "auto" when it keeps the BLS period)
+VETTING_PNG = Product("vetting_png", "{name}_vetting.png")
+#: a TOI table fetched from a URL, cached where it is used (``tag``: a digest of the URL)
+TOI_CACHE = Product("toi_cache", "toi_catalogue_{tag}.csv")
+
 
 # ------------------------------------------------------------------------------------------ writers
 
@@ -252,6 +292,34 @@ def write_json(path: str | os.PathLike, value) -> Path:
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     atomic_write_bytes(path, data)
     return Path(path)
+
+
+def file_stem(filename: str) -> str:
+    """A light curve's file name without ``.fits``/``.fit``/``.fts`` (and ``.gz``): the ``name`` of its
+    figures."""
+    stem = os.path.basename(filename)
+    for suffix in (".gz", ".fits", ".fit", ".fts"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    return stem
+
+
+def fold_png_name(filename: str, period_days: float) -> str:
+    """CLARA's name for its fold figure of ``filename`` at ``period_days``."""
+    return FOLD_PNG.name(name=file_stem(filename), tag=f"{period_days:.4f}")
+
+
+def write_fold_periods(path: str | os.PathLike, frame) -> Path:
+    """``fold_periods_<ts>.csv``: ``FOLD_PERIODS.columns`` in that order (missing ones empty); floats as
+    their shortest round-trip text, NaN as an empty cell."""
+    frame = frame.reindex(columns=list(FOLD_PERIODS.columns))
+    return write_frame(path, frame)
+
+
+def write_fold_bins(path: str | os.PathLike, frame) -> Path:
+    """``fold_bins_<ts>.csv``: ``FOLD_BINS_COLUMNS`` then ``bin_1`` ... ``bin_<bins>`` (CLARA's raw bin means,
+    NaN for an empty bin), floats as their shortest round-trip text."""
+    return write_frame(path, frame)
 
 
 # ------------------------------------------------------------------------------------------ readers
@@ -347,3 +415,30 @@ class NpyMemmap:
         finally:
             if os.path.exists(self.tmp):
                 os.unlink(self.tmp)
+
+
+def read_fold_periods(path: str | os.PathLike):
+    """A ``fold_periods_*.csv`` as a DataFrame (``filename``, ``flags``, ``toi`` ... as text; floats exact)."""
+    import pandas as pd
+
+    text = (
+        "filename",
+        "method",
+        "flags",
+        "aliases",
+        "toi",
+        "toi_disposition",
+        "toi_relation",
+        "method_reason",
+    )
+    frame = pd.read_csv(
+        path,
+        dtype={c: str for c in text},
+        keep_default_na=False,
+        na_values=[""],
+        float_precision="round_trip",
+    )
+    for c in text:
+        if c in frame.columns:
+            frame[c] = frame[c].fillna("")
+    return frame

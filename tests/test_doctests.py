@@ -9,7 +9,7 @@ import pkgutil
 import pytest
 
 import clara_benchmark
-from conftest import PUBLISHED_DIR, TESS_DIR
+from conftest import PUBLISHED_DIR, SHARED, TESS_DIR
 
 SKIP_IMPORT = ("clara_benchmark.__main__",)
 
@@ -37,7 +37,11 @@ def test_every_module_of_the_public_api_has_examples():
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
     module = importlib.import_module(name)
-    globs = {"TESS_DIR": TESS_DIR, "PUBLISHED_DIR": PUBLISHED_DIR}
+    globs = {
+        "TESS_DIR": TESS_DIR,
+        "PUBLISHED_DIR": PUBLISHED_DIR,
+        "TESS_REAL_DIR": SHARED / "data" / "tess_real",
+    }
     finder = doctest.DocTestFinder()
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     for test in finder.find(module, name):

@@ -21,7 +21,7 @@ import report_helpers
 from clara_benchmark.config import ClaraError, ReportConfig
 from clara_benchmark.report import inputs as I
 from clara_benchmark.report.command import build_report
-from clara_benchmark.report.plots import fold, periodicity
+from clara_benchmark.report.plots import Ephemeris, relative_flux
 from conftest import ROOT
 
 CHROMIUM_ARGS = [
@@ -91,14 +91,28 @@ def reference_csv(run_dir) -> Path:
     return path
 
 
+#: the TOI table of the test run: one injected copy is "known" (its host's real eclipses are what the box
+#: search finds, not the injected 3.7-d period, so the periods do not match)
+TOI_TIC, TOI_NUMBER = 900000001, "9001.01"
+
+
 @pytest.fixture(scope="module")
-def report_dir(run_dir, truth_csv, reference_csv) -> Path:
+def toi_csv(run_dir) -> Path:
+    path = run_dir["scores"].parent / "toi.csv"
+    path.write_text(f"TIC ID,TOI,Period (days),TFOPWG Disposition\n{TOI_TIC},{TOI_NUMBER},3.7,PC\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def report_dir(run_dir, truth_csv, reference_csv, toi_csv) -> Path:
     """The report of the computed run, made by the real CLI in a subprocess."""
     from conftest import run_cli
 
     out = run_dir["scores"].parent / "report"
     proc = run_cli(
         "report",
+        "--toi_catalogue",
+        toi_csv,
         "--truth_csv",
         truth_csv,
         "--reference_labels_csv",
@@ -330,18 +344,34 @@ def test_unfinished_run_has_no_exit_code(tmp_path):
 # --------------------------------------------------------------------------------------------- science
 
 
-def test_best_period_and_fold_of_a_known_signal():
+def test_thumbnail_is_folded_at_the_transit_the_box_search_finds():
+    """The report's old flaw: its thumbnails folded at the Lomb–Scargle peak, which a transit barely moves.
+    On a 0.4 % box transit with a stronger, slower sinusoid the thumbnail's fold is the transit's period,
+    with the transit at phase 0."""
+    from clara_benchmark import LightCurve
+    from clara_benchmark.features import FREQUENCIES, clean_and_standardise, lomb_scargle_power
+    from clara_benchmark.folds import vet_lightcurve
+    from clara_benchmark.synthetic.transits import box_transit
+
     rng = np.random.default_rng(3)
-    time = np.arange(0, 27, 2 / 60 / 24)
-    period = 3.3
-    flux = 1000 * (1 + 0.002 * np.sin(2 * np.pi * time / period) + 0.0005 * rng.standard_normal(time.size))
-    flux[5000:5600] = np.nan  # a gap
-    p = periodicity(time, flux)
-    assert p.best_period == pytest.approx(period, rel=0.01)
-    phase = fold(p.time, p.relative_flux, p.best_period)
+    time = np.arange(1325.0, 1352.0, 2 / 1440)
+    model = box_transit(time, 3.3, 0.12, 0.004, 1326.1) * (1 + 0.003 * np.sin(2 * np.pi * time / 7.9))
+    flux = 1000 * model * (1 + 5e-4 * rng.standard_normal(time.size))
+    flux[9000:9700] = np.nan  # a gap
+    t, z = clean_and_standardise(time, flux)
+    ls_period = 1 / FREQUENCIES[np.argmax(lomb_scargle_power(t, z, FREQUENCIES))]
+    assert abs(ls_period / 3.3 - 1) > 0.05  # what the thumbnail used to fold on
+    eph = Ephemeris.of(vet_lightcurve(LightCurve(time, flux, tic_id=1)).row())
+    assert eph.period_days == pytest.approx(3.3, rel=0.002)
+    t, rel = relative_flux(time, flux)
+    phase = eph.phase(t)
     assert phase.min() >= -0.5 and phase.max() < 0.5
-    near_zero = np.abs(phase) < 0.05
-    assert np.median(p.relative_flux[near_zero]) < np.median(p.relative_flux[np.abs(phase) > 0.4])
+    inside = np.abs(phase * eph.period_days) < 0.04
+    assert np.median(rel[inside]) < np.median(rel[np.abs(phase) > 0.2]) - 0.003
+    marks = eph.transit_times(t)
+    assert np.allclose(np.diff(marks), eph.period_days)
+    assert np.min(np.abs(marks - 1326.1)) < 0.01  # box_transit's t0 is the mid-transit time
+    assert Ephemeris.of({"period_days": float("nan"), "t0_btjd": 1.0, "duration_hours": 2.0}) is None
 
 
 # --------------------------------------------------------------------------------------------- building
@@ -476,6 +506,98 @@ def test_cli_report_folder_is_self_contained(report_dir, run_dir):
         '<div class="card-value">6</div><div class="card-label">light curves scored</div>'
         '<div class="card-sub">7 attempted, 1 failed</div>' in page
     )
+    # a vetting page per candidate, linked from the table; it refers only to files of the folder, and out
+    # only to the star on ExoFOP and MAST
+    pages = sorted((report_dir / "vetting").glob("*.html"))
+    assert len(pages) == len(wrss) and len(list((report_dir / "img").glob("vet_*.png"))) == len(wrss)
+    assert sorted(re.findall(r'href="(vetting/v_[0-9a-f]{16}\.html)"', page)) == sorted(
+        f"vetting/{p.name}" for p in pages
+    )
+    for vpage in pages:
+        html = vpage.read_text()
+        for ref in re.findall(r'(?:src|href)="([^"#]+)"', html):
+            if ref.startswith("https://"):
+                assert ref.startswith(
+                    ("https://exofop.ipac.caltech.edu/tess/target.php?id=", "https://mast.stsci.edu/")
+                ), ref
+            elif not ref.startswith("data:"):
+                assert (vpage.parent / ref).resolve().is_file(), ref
+        tic = re.search(r"<h2>Vetting of TIC (\d+)</h2>", html).group(1)
+        assert f"https://exofop.ipac.caltech.edu/tess/target.php?id={tic}" in html
+        assert f"searchQuery=TIC%20{tic}" in html
+
+
+# --------------------------------------------------------------------------------------------- vetting
+
+
+def test_vetting_page_states_the_flags_their_rules_and_the_toi(report_dir, run_dir):
+    from clara_benchmark.vetting.metrics import FLAG_RULES
+
+    page = (report_dir / "index.html").read_text()
+    tables = tables_of(page)
+    by_star = {r["star"][1].split()[1]: r for r in tables["candidates-table"]}
+    known = by_star[str(TOI_TIC)]
+    assert "known TOI" in known["flags"][1] and TOI_NUMBER in known["TOI"][1]
+    link = re.search(
+        rf'id="cand-{known["#"][1]}".*?href="(vetting/v_[0-9a-f]{{16}}\.html)"', page, re.S
+    ).group(1)
+    vetting = (report_dir / link).read_text()
+    flags = tables_of(vetting)["flags"]
+    assert [(r["flag"][1], r["rule"][1]) for r in flags] == list(FLAG_RULES.items())
+    raised = {r["flag"][1] for r in flags if r["raised"][1] == "raised"}
+    assert "known TOI" in raised and raised == set(known["flags"][0].split(";"))  # data-v: the flags
+    assert f"TOI {TOI_NUMBER} · catalogue period 3.7 d · TFOPWG disposition PC" in vetting
+    assert "found period vs catalogue: does not match" in vetting
+    metrics = {r["metric"][1]: r["value"][1] for r in tables_of(vetting)["metrics"]}
+    assert float(metrics["period"].split()[0]) == pytest.approx(float(known["BLS period"][0]), abs=1e-5)
+    assert f"SNR {metrics['SNR']}" in known["BLS period"][1]
+    # the injected 2.3-d, 3.7-d and 5.1-d planets: the box search finds two of them (the 3.7-d one sits on a
+    # host whose own 3.4-d eclipses are deeper), folded in their thumbnails
+    found = {r["star"][1].split()[1]: float(r["BLS period"][0]) for r in tables["candidates-table"]}
+    assert found["900000000"] == pytest.approx(2.3, rel=0.01) and found["900000002"] == pytest.approx(
+        5.1, rel=0.01
+    )
+
+
+def test_report_reuses_a_fold_run_and_vetting_can_be_off(run_dir, tmp_path):
+    from clara_benchmark import cli
+
+    fold_out = tmp_path / "fold"
+    best = "SELECT filename FROM input_df ORDER BY score_weighted_root_sumnorm DESC LIMIT 2"
+    code = cli.main(
+        ["fold", "--input_df_path", str(run_dir["wrss"]), "--fits_dir", str(run_dir["fits"]), "--input_df_sql", best,
+         "--output_dir", str(fold_out), "--max_workers", "1", "--log_dir", str(tmp_path / "logs"), "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    (periods_csv,) = fold_out.glob("fold_periods_*.csv")
+    periods = pd.read_csv(periods_csv, float_precision="round_trip").set_index("filename")
+    assert len(periods) == 2
+    out = tmp_path / "report"
+    keys = dict(
+        score_dir=run_dir["scores"], fits_dirs=[run_dir["fits"]], output_dir=out, top_n=2, max_workers=1
+    )
+    result = build_report(_config(**keys, fold_dir=fold_out))
+    assert result.vetting_pages == 2
+    rows = tables_of(result.index.read_text())["candidates-table"]
+    assert {r["star"][1].split()[-1]: float(r["BLS period"][0]) for r in rows} == periods[
+        "period_days"
+    ].to_dict()
+    for page in (out / "vetting").glob("*.html"):
+        assert f"from the fold run {periods_csv.name}" in page.read_text()
+    copied = sorted(p.read_bytes() for p in (out / "img").glob("vet_*.png"))
+    assert copied == sorted(p.read_bytes() for p in fold_out.glob("*_vetting.png"))
+    # vetting off: thumbnails still folded at the box search's period (the same search), no pages (the
+    # earlier ones are removed)
+    result = build_report(_config(**keys, vetting=False))
+    assert (
+        result.vetting_pages == 0 and not (out / "vetting").exists() and not list((out / "img").glob("vet_*"))
+    )
+    page = result.index.read_text()
+    rows = tables_of(page)["candidates-table"]
+    assert {r["star"][1].split()[-1]: float(r["BLS period"][0]) for r in rows} == periods[
+        "period_days"
+    ].to_dict()
+    assert "vetting/v_" not in page and len(list((out / "img").glob("lc_*.png"))) == 2
 
 
 # --------------------------------------------------------------------------------------------- truth
@@ -805,9 +927,43 @@ def test_report_in_a_real_browser(chromium, report_dir, run_dir, truth_csv):
             for group, part in sim.groupby("label_group"):
                 assert page.eval_on_selector_all(f"#sim-{group} tbody tr", "r => r.length") == len(part)
 
+            # the flag filter: one candidate is a known TOI; "no flag" and the flags' counts add up
+            def visible():
+                return page.eval_on_selector_all(
+                    "#candidates-table tbody tr",
+                    "rows => rows.filter(r => !r.hidden).map(r => r.querySelector('.tic').textContent)",
+                )
+
+            page.click(".flag-filter button[data-flag='known TOI']")
+            assert visible() == [f"TIC {TOI_TIC}"]
+            assert page.text_content(".filter-count") == "1 of 5 shown"
+            cells = tables_of((report_dir / "index.html").read_text())["candidates-table"]
+            flagged = {r["star"][1].split()[1]: r["flags"][0] for r in cells}
+            page.click(".flag-filter button[data-flag='none']")
+            assert sorted(visible()) == sorted(f"TIC {tic}" for tic, flags in flagged.items() if not flags)
+            page.click(".flag-filter button[data-flag='odd-even mismatch']")
+            assert sorted(visible()) == sorted(
+                f"TIC {t}" for t, flags in flagged.items() if "odd-even" in flags
+            )
+            page.click(".flag-filter button[data-flag='']")
+            assert len(visible()) == 5
+
             artefacts = ROOT / "test-artifacts"
             artefacts.mkdir(exist_ok=True)
             page.screenshot(path=str(artefacts / "report.png"), full_page=True)
+
+            # a vetting page: opened from the table, its figure drawn, its rules stated, links out by TIC
+            page.click(f"tr:has(.tic:text-is('TIC {TOI_TIC}')) a.vet-link")
+            page.wait_for_load_state("load")
+            assert page.url.startswith((report_dir / "vetting").resolve().as_uri())
+            figures = page.eval_on_selector_all("figure.vetting img", "i => i.map(x => x.naturalWidth)")
+            assert len(figures) == 1 and figures[0] >= 1000
+            assert page.eval_on_selector_all("#flags tbody tr", "r => r.length") == 5
+            assert page.get_attribute("a:text-is('ExoFOP')", "href").endswith(f"target.php?id={TOI_TIC}")
+            page.screenshot(path=str(artefacts / "vetting.png"), full_page=True)
+            page.click("header nav a >> nth=0")  # back to the candidate's row
+            page.wait_for_load_state("load")
+            assert page.url.endswith("index.html#cand-" + page.url.split("#cand-")[-1])
         finally:
             browser.close()
     assert not errors, errors

@@ -378,3 +378,54 @@ def test_candidate_names_are_only_names(tmp_path, refset, monkeypatch):
     assert sorted(failures["filename"]) == ["!clobber.fits", "a(numpy.py)"]
     assert set(failures["reason"]) == {"file not found in fits_dir"}
     assert not list(tmp_path.rglob("numpy.py")) and not list(tmp_path.rglob("clobber.fits"))
+
+
+# --------------------------------------------------------------------------------------------- issue 13
+
+
+def test_same_star_and_known_tois_only_when_asked(tmp_path, refset):
+    """The labelled stars match themselves (same TIC, from the reference set's metadata), the others match
+    other stars; a TOI table names the known ones. Without the keys the output is what it was, byte for byte."""
+    names = list(refset["labels"])[:4] + refset["others"][:2]
+    table = wrss_rows(names)
+    code, plain, _, _ = run_sim(tmp_path, refset, table, tag="plain")
+    assert code == 0 and not {"matched_tic", "same_star", "toi"} & set(plain.columns)
+    toi = tmp_path / "toi.csv"
+    tic_of = dict(zip(table["filename"], table["tic_p3"]))
+    toi.write_text(
+        "TIC ID,TOI,Period (days),TFOPWG Disposition\n"
+        f"{tic_of[names[0]]},700.01,2.5,KP\n{tic_of[names[0]]},700.02,,PC\n{tic_of[names[4]]},701.01,9.25,FP\n"
+    )
+    code, out, _, logs = run_sim(tmp_path, refset, table, tag="known", same_star=True, toi_catalogue=str(toi))
+    assert code == 0
+    pd.testing.assert_frame_equal(out[plain.columns], plain)  # the existing columns are unchanged
+    assert list(out.columns[-5:]) == ["matched_tic", "same_star", "toi", "toi_period_days", "toi_disposition"]
+    rows = out.set_index("filename")
+    for name in names[:4]:  # in the reference set: best match is the star itself
+        assert rows.loc[name, "same_star"] and rows.loc[name, "matched_tic"] == tic_of[name]
+    for name in names[4:]:
+        assert not rows.loc[name, "same_star"] and rows.loc[name, "matched_tic"] != tic_of[name]
+    assert rows.loc[names[0], "toi"] == "700.01;700.02" and rows.loc[names[0], "toi_disposition"] == "KP;PC"
+    assert rows.loc[names[0], "toi_period_days"] == "2.5;"
+    assert rows.loc[names[4], "toi"] == "701.01" and float(rows.loc[names[4], "toi_period_days"]) == 9.25
+    assert rows.loc[names[1], "toi"] == "" or pd.isna(rows.loc[names[1], "toi"])
+    assert "4 candidate(s) matched their own star" in logs and "2 candidate(s) are known TOIs" in logs
+
+
+def test_real_star_matches_itself_in_claras_published_reference(tmp_path, tess_dir, published_dir):
+    """TIC 160148385's sector-2 file matches CLARA's reference row of the same star: the TIC comes from the
+    reference's SPOC file name (CLARA's set records no TIC ids)."""
+    from clara_benchmark.cosine_similarity.reference import ReferenceSet
+
+    name = "hlsp_tess-data-alerts_tess_phot_00160148385-s02_tess_v1_lc.fits"
+    fits = tmp_path / "fits"
+    fits.mkdir()
+    shutil.copy(tess_dir / name, fits / name)
+    refset = dict(fits=fits, model=published_dir / PUBLISHED_PCA, csv=published_dir / PUBLISHED_CSV)
+    code, out, _, _ = run_sim(tmp_path, refset, wrss_rows([name]), same_star=True)
+    assert code == 0
+    row = out.iloc[0]
+    assert row["same_star"] and row["matched_tic"] == 160148385
+    ref = ReferenceSet.load(refset["model"], refset["csv"])
+    tics = ref.tic_ids()
+    assert len(tics) == len(ref) == 187 and tics[row["matched_filename"]] == 160148385

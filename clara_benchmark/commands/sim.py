@@ -26,6 +26,7 @@ from clara_benchmark.tables import file_key, read_input_table, select_candidates
 
 def run(config: SimConfig, ctx) -> int:
     ref = load_reference(config, ctx)
+    catalogue = load_toi(config, ctx)  # before the work: a bad table or URL stops the run at once
     table = read_input_table(config.input_df_path)
     candidates = select_candidates(table, config)
     how = (
@@ -39,19 +40,20 @@ def run(config: SimConfig, ctx) -> int:
         ctx.log.main(
             f"top_k {config.top_k} is more than the {len(ref)} reference objects; reporting {len(ref)}"
         )
-    results, failures = label_files(config, ctx, ref, list(dict.fromkeys(keys[keys.notna()])))
+    results, failures, tics = label_files(config, ctx, ref, list(dict.fromkeys(keys[keys.notna()])))
     failures += [
         Failure("", "", f"candidate row {i + 1} has no filename") for i in candidates.index[keys.isna()]
     ]
 
     # join by file name: a row gets exactly the result computed from its own file
     columns = list(products.SIM_COLUMNS) + products.topk_columns(min(config.top_k, len(ref)))
-    clash = [c for c in columns if c in candidates.columns]
+    found = pd.DataFrame.from_dict(results, orient="index", columns=columns)
+    found.index = pd.Index(list(results), dtype=object)  # also when empty: file names, not a RangeIndex
+    found = add_known_objects(config, ctx, ref, found, tics, catalogue)
+    clash = [c for c in found.columns if c in candidates.columns]
     if clash:
         ctx.log.log(f"input columns {clash} are replaced by this run's values")
         candidates = candidates.drop(columns=clash)
-    found = pd.DataFrame.from_dict(results, orient="index", columns=columns)
-    found.index = pd.Index(list(results), dtype=object)  # also when empty: file names, not a RangeIndex
     labelled = (
         candidates.assign(_clara_file_key=keys)
         .merge(found, left_on="_clara_file_key", right_index=True, how="inner", sort=False)
@@ -72,6 +74,14 @@ def run(config: SimConfig, ctx) -> int:
     return 0
 
 
+def load_toi(config: SimConfig, ctx):
+    if config.toi_catalogue is None:
+        return None
+    from clara_benchmark.tess_spoc_download.toi_table import load_toi_catalogue
+
+    return load_toi_catalogue(config.toi_catalogue, cache_dir=config.output_dir, log=ctx.log.main)
+
+
 def load_reference(config: SimConfig, ctx) -> ReferenceSet:
     ref = ReferenceSet.load(
         config.simbad_labelled_pca_model_path, config.simbad_labelled_pca_features_path, config.trust_pickles
@@ -85,12 +95,15 @@ def load_reference(config: SimConfig, ctx) -> ReferenceSet:
     return ref
 
 
-def label_files(config: SimConfig, ctx, ref: ReferenceSet, names: list[str]) -> tuple[dict, list[Failure]]:
-    """``({file name: result row}, failures)`` for the candidates' files."""
+def label_files(
+    config: SimConfig, ctx, ref: ReferenceSet, names: list[str]
+) -> tuple[dict, list[Failure], dict[str, int]]:
+    """``({file name: result row}, failures, {file name: TIC id})`` for the candidates' files."""
     finder = FitsFinder(config.fits_dir)
     options = ReadOptions.from_config(config)
     results: dict[str, tuple] = {}
     failures: list[Failure] = []
+    tics: dict[str, int] = {}
     infos = []
     with ctx.progress(total=len(names), desc="sim", unit="lc") as bar:
         try:
@@ -110,6 +123,7 @@ def label_files(config: SimConfig, ctx, ref: ReferenceSet, names: list[str]) -> 
                 results.update(found)
                 failures += batch.failures
                 infos += batch.infos
+                tics.update(zip(batch.filenames, batch.tic_ids))
         except FeatureStoreError as exc:
             raise ClaraError(
                 f'features_path "{config.features_path}": cannot read the feature store ({exc.reason})'
@@ -120,7 +134,40 @@ def label_files(config: SimConfig, ctx, ref: ReferenceSet, names: list[str]) -> 
             ctx.log.main(
                 f"{name} is in several folders under fits_dir; used {finder.find(name)} (also: {paths[0]})"
             )
-    return results, failures
+    return results, failures, tics
+
+
+def add_known_objects(
+    config: SimConfig, ctx, ref: ReferenceSet, found: pd.DataFrame, tics: dict, catalogue=None
+) -> pd.DataFrame:
+    """sim's result columns plus, when asked, ``matched_tic``/``same_star`` (key ``same_star``) and
+    ``toi``/``toi_period_days``/``toi_disposition`` (key ``toi_catalogue``); unchanged otherwise."""
+    if not (config.same_star or catalogue is not None):
+        return found
+    tic = pd.Series([tics.get(name, -1) for name in found.index], index=found.index, dtype="int64")
+    tic = tic.where(tic > 0).astype("Int64")
+    if config.same_star:
+        ref_tics = ref.tic_ids()
+        matched = found["matched_filename"].map(ref_tics).astype("Int64")
+        found = found.assign(
+            matched_tic=matched,
+            same_star=(matched == tic).astype("boolean").where(matched.notna() & tic.notna()),
+        )
+        ctx.log.main(
+            f"same_star: {int(found['same_star'].fillna(False).sum())} candidate(s) matched their own star in the "
+            f"reference set ({len(ref_tics)} of {len(ref)} reference files have a TIC id)"
+        )
+    if catalogue is not None:
+        entries = [catalogue.lookup(t) if not pd.isna(t) else () for t in tic]
+        found = found.assign(
+            toi=[";".join(e.toi for e in es) for es in entries],
+            toi_period_days=[
+                ";".join("" if e.period_days is None else repr(e.period_days) for e in es) for es in entries
+            ],
+            toi_disposition=[";".join(e.disposition or "" for e in es) for es in entries],
+        )
+        ctx.log.main(f"toi_catalogue: {sum(1 for es in entries if es)} candidate(s) are known TOIs")
+    return found
 
 
 def summarise(config: SimConfig, ctx, labelled, saved, failures, out_path, failures_path) -> None:

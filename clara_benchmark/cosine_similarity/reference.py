@@ -62,6 +62,23 @@ class ReferenceSet:
     def n_components(self) -> int:
         return self.coords.shape[1]
 
+    def tic_ids(self) -> dict[str, int]:
+        """The TIC id of each reference file (by file name) that says one: clara's sets record them in
+        their metadata (``tic_ids``, in CSV order); otherwise a SPOC-style file name carries it (CLARA's
+        published set). Files with neither are left out."""
+        out: dict[str, int] = {}
+        recorded = self.metadata.get("tic_ids")
+        if isinstance(recorded, list) and len(recorded) == len(self.filenames):
+            for name, tic in zip(self.filenames, recorded):
+                if str(tic).isdigit() and int(tic) > 0:
+                    out[str(name)] = int(tic)
+        for name in self.filenames:
+            if str(name) not in out:
+                tic = tic_from_filename(str(name))
+                if tic is not None:
+                    out[str(name)] = tic
+        return out
+
     @classmethod
     def load(
         cls, pca_path: str | os.PathLike, csv_path: str | os.PathLike, trust_pickles: bool = False

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ class ReportResult:
     candidates: int
     thumbnails: int
     notes: list[tuple[str, str]] = field(default_factory=list)
+    vetting_pages: int = 0
 
 
 class _Quiet:
@@ -43,7 +45,7 @@ def run(config: ReportConfig, ctx) -> int:
     result = build_report(config, ctx=ctx, default_log_dir=ctx.log_dir)
     ctx.log.main(
         f"report written: {result.index} ({result.candidates} candidates, {result.thumbnails} thumbnails, "
-        f"{len(result.notes)} notes); open it in a browser"
+        f"{result.vetting_pages} vetting pages, {len(result.notes)} notes); open it in a browser"
     )
     return 0
 
@@ -57,7 +59,7 @@ def _img_name(prefix: str, text: str) -> str:
 
 #: the names of the figures build_report writes in img/ (thumbnails, histograms, heat maps), and no others
 OWN_FIGURE = re.compile(
-    r"^(lc_[0-9a-f]{16}|hist_(p3|p5|p9|wrss)|recall_\d+"
+    r"^(lc_[0-9a-f]{16}|vet_[0-9a-f]{16}|hist_(p3|p5|p9|wrss)|recall_\d+"
     r"|cl_[0-9a-f]{16}|cluster_map|cluster_comparison)\.png$"  # clustering section (issue 14)
 )
 
@@ -473,13 +475,60 @@ def _with_truth(frame, truth):
     return frame
 
 
-def _thumbnails(
-    config, top, out_dir: Path, written: set[str], ctx, notes, prefix: str = "lc", what: str = "candidate"
-) -> dict[str, dict]:
-    """Thumbnails of the light curves of ``top`` (filename, tic, rank; a ``title`` column when given),
-    drawn in worker processes; {filename: render_candidate's result}."""
-    from clara_benchmark.executors import LocalExecutor
+def _candidate_task(
+    config, row, path: Path, out_dir: Path, fold, toi, prefix: str = "lc"
+) -> tuple[dict, dict]:
+    """(worker task, result so far) of one candidate: a fold run's row when it has one (see
+    report/vetting.py), else a search in the worker; with vetting on, its figure too. Thumbnails of other
+    light curves (``prefix`` other than "lc": the clustering section's members) have no vetting."""
+    from clara_benchmark.report import vetting as V
     from clara_benchmark.report.html import is_missing
+
+    tic = "" if is_missing(row.tic) else f"TIC {int(row.tic)} · "
+    relpath = _img_name(prefix, row.filename)
+    vetting = config.vetting and prefix == "lc"
+    task = {
+        "filename": row.filename,
+        "path": str(path),
+        "png": str(out_dir / relpath),
+        "relpath": relpath,
+        "title": getattr(row, "title", None) or f"{tic}#{row.rank}",
+        "ephemeris": None,
+        "vet_png": None,
+        "toi": V.star_catalogue(toi, row.tic),
+    }
+    result: dict = {}
+    taken = V.task_source(row.filename, fold, vetting) if prefix == "lc" else None
+    vet_relpath = _img_name("vet", row.filename)
+    if taken is not None:
+        task["ephemeris"] = taken
+        result["details"] = V.with_toi(dict(taken), toi, row.tic)
+        result["source"] = f"from the fold run {fold.path.name}"
+        if vetting:
+            V.copy_figure(fold, row.filename, out_dir, vet_relpath)
+            result["vet_relpath"] = vet_relpath
+    elif vetting:
+        task["vet_png"] = str(out_dir / vet_relpath)
+        task["vet_relpath"] = vet_relpath
+    return task, result
+
+
+def _thumbnails(
+    config,
+    top,
+    out_dir: Path,
+    written: set[str],
+    ctx,
+    notes,
+    fold=None,
+    toi=None,
+    prefix: str = "lc",
+    what: str = "candidate",
+) -> dict[str, dict]:
+    """Each light curve's thumbnail (folded at its box least squares period) and, for candidates, its
+    vetting, drawn by ``max_workers`` processes: {filename: {relpath, vet_relpath, details, source, error}}.
+    ``top``: filename, tic, rank (a ``title`` column when given)."""
+    from clara_benchmark.executors import LocalExecutor
     from clara_benchmark.report.plots import render_candidate
 
     if top.empty:
@@ -497,18 +546,10 @@ def _thumbnails(
         if path is None:
             results[row.filename] = {"error": "FITS file not found in fits_dirs"}
             continue
-        relpath = _img_name(prefix, row.filename)
-        tic = "" if is_missing(row.tic) else f"TIC {int(row.tic)} · "
-        title = getattr(row, "title", None) or f"{tic}#{row.rank}"
-        tasks.append(
-            {
-                "filename": row.filename,
-                "path": str(path),
-                "png": str(out_dir / relpath),
-                "relpath": relpath,
-                "title": title,
-            }
-        )
+        task, results[row.filename] = _candidate_task(config, row, path, out_dir, fold, toi, prefix)
+        if results[row.filename].get("vet_relpath"):
+            written.add(results[row.filename]["vet_relpath"])
+        tasks.append(task)
     not_found = sum(1 for r in results.values() if r.get("error"))
     if not_found:
         notes.append(("warn", f"{not_found} {what} light curve(s) not found in fits_dirs: no thumbnail"))
@@ -516,10 +557,16 @@ def _thumbnails(
         executor = LocalExecutor(max_workers=min(config.max_workers, len(tasks)))
         bar = _progress(ctx, len(tasks))
         for task, result in zip(tasks, executor.imap(render_candidate, tasks)):
+            merged = results[task["filename"]]
             if result.get("png"):
-                result["relpath"] = task["relpath"]
+                merged["relpath"] = task["relpath"]
                 written.add(task["relpath"])
-            results[task["filename"]] = result
+            if result.get("vet_png"):
+                merged["vet_relpath"] = task["vet_relpath"]
+                written.add(task["vet_relpath"])
+            if result.get("details") is not None:
+                merged["details"] = result["details"]
+            merged["error"] = result.get("error")
             if bar is not None:
                 bar.update(1)
         if bar is not None:
@@ -528,6 +575,26 @@ def _thumbnails(
     if bad:
         notes.append(("warn", f"{len(bad)} {what} light curve(s) could not be drawn (reason in the table)"))
     return results
+
+
+def _vetting_pages(config, top, thumbs, out_dir: Path, has_toi: bool, footer: str) -> set[str]:
+    """One page per top candidate that has a vetting (``report/vetting.py``); returns their paths."""
+    from clara_benchmark.report import vetting as V
+    from clara_benchmark.utils.io import atomic_write_text
+
+    pages: set[str] = set()
+    if not config.vetting:
+        return pages
+    for record in top.to_dict("records"):
+        result = thumbs.get(record["filename"], {})
+        if not result.get("details"):
+            continue
+        relpath = V.page_name(record["filename"])
+        (out_dir / V.VET_DIR).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / relpath, V.vetting_page(record, result, config.title, has_toi, footer))
+        result["page"] = relpath
+        pages.add(relpath)
+    return pages
 
 
 def _clustering_figures(config, view, out_dir: Path, written: set[str], ctx, notes) -> None:
@@ -626,7 +693,13 @@ def build_report(config: ReportConfig, ctx=None, default_log_dir: Path | None = 
                 )
             )
     log.log(f"ranked {len(ranked)} candidates by {source}; drawing {len(top)}")
-    thumbs = _thumbnails(config, top, out_dir, written, ctx, notes)
+    from clara_benchmark.report import vetting as V
+
+    fold = V.load_fold(config, notes)
+    toi = V.load_toi(config, log)
+    started = time.perf_counter()
+    thumbs = _thumbnails(config, top, out_dir, written, ctx, notes, fold, toi)
+    log.log(f"thumbnails and vetting of {len(thumbs)} candidates in {time.perf_counter() - started:.1f} s")
     if inp.clustering is not None:
         _clustering_figures(config, inp.clustering, out_dir, written, ctx, notes)
 
@@ -635,6 +708,12 @@ def build_report(config: ReportConfig, ctx=None, default_log_dir: Path | None = 
     _remove_stale_figures(out_dir, written)
 
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    footer = (
+        f"clara {__version__} · report generated {now} · static page, no network needed · "
+        f"{len(written)} figures in {IMG_DIR}/"
+    )
+    pages = _vetting_pages(config, top, thumbs, out_dir, toi is not None, footer)
+    V.remove_stale_pages(out_dir, pages)
     body, nav = sections.render_all(
         config=config,
         inputs=inp,
@@ -648,12 +727,10 @@ def build_report(config: ReportConfig, ctx=None, default_log_dir: Path | None = 
         truth=truth_view,
     )
     subtitle = f"Generated {now} by clara {__version__} from {_rel(Path(config.score_dir))}"
-    footer = (
-        f"clara {__version__} · report generated {now} · static page, no network needed · "
-        f"{len(written)} figures in {IMG_DIR}/"
-    )
     index = out_dir / "index.html"
     atomic_write_text(index, page(config.title, subtitle, nav, body, footer))
     n_thumbs = sum(1 for t in thumbs.values() if t.get("relpath"))
     log.log(f"wrote {index} with {len(written)} figures; notes: {json.dumps(notes)}")
-    return ReportResult(index=index, candidates=len(top), thumbnails=n_thumbs, notes=list(notes))
+    return ReportResult(
+        index=index, candidates=len(top), thumbnails=n_thumbs, notes=list(notes), vetting_pages=len(pages)
+    )

@@ -103,6 +103,7 @@ def table(columns: list[Col], rows: Iterable[dict], table_id: str = "", caption:
                 sort = "" if is_missing(value) else str(value)
             cells.append(f'<td{cls} data-v="{esc(sort)}">{shown}</td>')
         row_id = f' id="{esc(row["__id"])}"' if row.get("__id") else ""
+        row_id += "".join(f' data-{esc(k)}="{esc(v)}"' for k, v in row.get("__data", {}).items())
         body.append(f"<tr{row_id}>{''.join(cells)}</tr>")
     tid = f' id="{esc(table_id)}"' if table_id else ""
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
@@ -205,6 +206,40 @@ def page(title: str, subtitle: str, nav: list[tuple[str, str]], body: str, foote
 """
 
 
+def subpage(title: str, subtitle: str, links: list[tuple[str, str]], body: str, footer: str) -> str:
+    """A page of its own (a vetting page) with the report's look; ``links`` (href, label) replace the
+    navigation: relative ones stay in the folder, absolute ones (ExoFOP, MAST) open a new tab."""
+    parts = []
+    for url, label in links:
+        external = url.startswith(("https://", "http://"))
+        extra = ' target="_blank" rel="noopener noreferrer" class="external"' if external else ""
+        parts.append(f'<a href="{esc(url)}"{extra}>{esc(label)}</a>')
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="clara report">
+<link rel="icon" href="data:,">
+<title>{esc(title)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<header class="top"><div class="wrap">
+<h1>{esc(title)}</h1>
+<p class="subtitle">{esc(subtitle)}</p>
+<nav>{"".join(parts)}</nav>
+</div></header>
+<main class="wrap">
+{body}
+</main>
+<footer class="wrap">{esc(footer)}</footer>
+<script>{JS}</script>
+</body>
+</html>
+"""
+
+
 CSS = """
 :root {
   --ink: #1f2937; --muted: #6b7280; --line: #e5e7eb; --bg: #f3f5f9; --card: #ffffff;
@@ -258,9 +293,9 @@ td.file { max-width: 210px; min-width: 150px; }
 .tic { font-weight: 600; }
 .fname.nowrap { white-space: nowrap; word-break: normal; }
 td.thumb, th.thumb { width: 42%; padding: 4px 8px; }
-td.thumb img { display: block; width: 100%; min-width: 380px; max-width: 620px; height: auto;
+td.thumb img { display: block; width: 100%; min-width: 340px; max-width: 620px; height: auto;
   border-radius: 6px; border: 1px solid var(--line); background: #fff; }
-.missing-thumb { display: block; min-width: 380px; padding: 18px; text-align: center; color: var(--muted);
+.missing-thumb { display: block; min-width: 340px; padding: 18px; text-align: center; color: var(--muted);
   border: 1px dashed #cbd5e1; border-radius: 6px; font-size: 12px; }
 .figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 14px; }
 .figs.wide { grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); }
@@ -296,6 +331,19 @@ code { font-size: 12px; background: #f1f5f9; padding: 1px 5px; border-radius: 4p
 .kv dd { margin: 0; }
 a { color: var(--accent); }
 footer { color: var(--muted); font-size: 12px; padding: 4px 24px 28px; }
+.flag { display: inline-block; margin: 1px 3px 1px 0; padding: 0 7px; border-radius: 6px; font-size: 11.5px;
+  font-weight: 600; background: #fff7ed; color: #9a3412; border: 1px solid #fed7aa; white-space: nowrap; }
+.flag-filter { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin: 6px 0 8px; }
+.flag-filter .lead { margin: 0 4px 0 0; }
+.flag-filter button { font: inherit; font-size: 12.5px; padding: 3px 10px; border-radius: 999px; cursor: pointer;
+  border: 1px solid var(--line); background: #fff; color: var(--ink); }
+.flag-filter button[aria-pressed="true"] { background: var(--accent); border-color: var(--accent); color: #fff; }
+.filter-count { color: var(--muted); font-size: 12px; }
+td.flags { min-width: 120px; }
+a.vet-link { display: block; font-size: 12px; margin-top: 3px; white-space: nowrap; }
+tr[hidden] { display: none; }
+figure.vetting img { max-width: 1200px; }
+a.external::after { content: " \\2197"; font-size: 11px; }
 @media print { header.top nav { display: none; } section { break-inside: avoid; } }
 """
 
@@ -334,6 +382,28 @@ JS = """
     });
     th.setAttribute("aria-sort", dir);
   }
+  function filterRows(bar, button) {
+    var table = document.getElementById(bar.getAttribute("data-table"));
+    if (!table) { return; }
+    var want = button.getAttribute("data-flag");
+    var shown = 0, rows = table.tBodies[0].rows;
+    Array.prototype.forEach.call(rows, function (r) {
+      var flags = (r.getAttribute("data-flags") || "").split(";").filter(function (f) { return f; });
+      var none = flags.length === 0 && r.getAttribute("data-vetted") === "yes";
+      var ok = want === "" || (want === "none" ? none : flags.indexOf(want) >= 0);
+      r.hidden = !ok;
+      if (ok) { shown += 1; }
+    });
+    bar.querySelectorAll("button").forEach(function (b) {
+      b.setAttribute("aria-pressed", b === button ? "true" : "false");
+    });
+    bar.querySelector(".filter-count").textContent = want === "" ? "" : shown + " of " + rows.length + " shown";
+  }
+  document.querySelectorAll(".flag-filter").forEach(function (bar) {
+    bar.querySelectorAll("button").forEach(function (b) {
+      b.addEventListener("click", function () { filterRows(bar, b); });
+    });
+  });
   document.querySelectorAll("table.data th.sortable").forEach(function (th) {
     th.addEventListener("click", function () { sortTable(th); });
     th.addEventListener("keydown", function (e) {

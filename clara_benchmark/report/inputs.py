@@ -27,6 +27,7 @@ PRODUCTS = {
     "failures": products.FAILURES,
     "sim": products.SIM,
     "sim_failures": products.SIM_FAILURES,
+    "fold": products.FOLD_PERIODS,
 }
 SCORE_COLUMNS = dict(zip(products.SCORE_COLUMNS, ("int", "str", "num")))
 WRSS_COLUMNS = dict(zip(products.WRSS_COLUMNS, ("int", "str", "num", "int", "num", "num", "num")))
@@ -524,3 +525,25 @@ def read_runs(main_log: Path, skip_commands: tuple[str, ...] = ("report",)) -> l
             if len(run.messages) < 50:
                 run.messages.append((level, text))
     return [r for r in runs if r.command not in skip_commands]
+
+
+def read_fold_table(found: Found) -> Table:
+    """A fold run's ``fold_periods_*.csv``: its columns checked, numbers exact, text columns as text; a file
+    name on two rows is refused naming both lines."""
+    path = found.path
+    try:
+        frame = products.read_fold_periods(path)
+    except pd.errors.EmptyDataError:
+        raise ReportInputError(
+            f"{path}: empty file (expected a fold_periods CSV with a header line)"
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        text = " ".join(str(exc).split())
+        raise ReportInputError(f"{path}: not a readable fold_periods CSV ({text})") from None
+    missing = [c for c in products.FOLD_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ReportInputError(f"{path}: not a fold_periods CSV: missing column(s) {', '.join(missing)}")
+    _refuse_repeats(path, frame["filename"], np.ones(len(frame), dtype=bool), "filename")
+    for name in products.FOLD_COLUMNS[3:12]:
+        frame[name] = pd.to_numeric(frame[name], errors="coerce")
+    return Table(found, frame)

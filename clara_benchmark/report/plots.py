@@ -1,7 +1,9 @@
 """The report's figures, drawn with matplotlib's object API (no pyplot: no global state, safe in workers).
 
 Figure functions take arrays and return PNG bytes; ``render_candidate`` is the worker-side task that reads
-one light curve, computes its periodogram exactly as the clara-4000 features do, and writes its thumbnail.
+one light curve, finds its transit with the box least squares search and vets it (``folds.vet_lightcurve``,
+unless a fold run's ephemeris is given), and writes its thumbnail, folded at that period, and its vetting
+figure.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import MaxNLocator
 
 COLORS = {"p3": "#2563eb", "p5": "#d97706", "p9": "#059669", "wrss": "#7c3aed", "sim": "#db2777"}
 INK = "#1f2937"
@@ -128,30 +130,47 @@ def recall_heatmap(grid, depth_label: str, period_label: str, title: str) -> byt
 
 
 @dataclass
-class Periodicity:
-    """What the thumbnail shows about one light curve."""
+class Ephemeris:
+    """The transit a thumbnail is folded on: period (days), mid-transit time (BTJD), duration (hours)."""
 
-    time: np.ndarray  # finite rows, BTJD
-    relative_flux: np.ndarray  # PDCSAP flux / median
-    frequencies: np.ndarray
-    power: np.ndarray
-    best_period: float
-    best_power: float
+    period_days: float
+    t0_btjd: float
+    duration_hours: float
+
+    @classmethod
+    def of(cls, row: dict) -> Ephemeris | None:
+        """From a periods row (fold's CSV, ``Vetted.row()``); None when it has no usable transit."""
+        try:
+            values = [float(row[k]) for k in ("period_days", "t0_btjd", "duration_hours")]
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not all(math.isfinite(v) for v in values) or values[0] <= 0 or values[2] <= 0:
+            return None
+        return cls(*values)
+
+    def phase(self, time: np.ndarray) -> np.ndarray:
+        """Phases in [-0.5, 0.5) with the transit at 0."""
+        return np.mod(time - self.t0_btjd + 0.5 * self.period_days, self.period_days) / self.period_days - 0.5
+
+    def transit_times(self, time: np.ndarray) -> np.ndarray:
+        """Mid-transit times within the span of ``time``."""
+        k = np.arange(
+            math.ceil((time.min() - self.t0_btjd) / self.period_days),
+            math.floor((time.max() - self.t0_btjd) / self.period_days) + 1,
+        )
+        return self.t0_btjd + k * self.period_days
 
 
-def periodicity(time: np.ndarray, pdcsap_flux: np.ndarray) -> Periodicity:
-    """The light curve's clara-4000 periodogram and its best period (the strongest peak on the grid)."""
-    from clara_benchmark.features import FREQUENCIES, clean_and_standardise, lomb_scargle_power
-
-    t, z = clean_and_standardise(time, pdcsap_flux)
-    flux = np.asarray(pdcsap_flux, dtype=np.float64)
-    keep = np.isfinite(np.asarray(time, dtype=np.float64)) & np.isfinite(flux)
-    raw = flux[keep]
-    median = np.median(raw)
-    relative = raw / median if median != 0 else raw
-    power = np.asarray(lomb_scargle_power(t, z, FREQUENCIES), dtype=float)
-    best = int(np.nanargmax(power))
-    return Periodicity(t, relative, FREQUENCIES, power, float(1.0 / FREQUENCIES[best]), float(power[best]))
+def relative_flux(time: np.ndarray, pdcsap_flux: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The finite rows of a light curve: (time, flux / its median)."""
+    t = np.asarray(time, dtype=np.float64)
+    f = np.asarray(pdcsap_flux, dtype=np.float64)
+    keep = np.isfinite(t) & np.isfinite(f)
+    t, f = t[keep], f[keep]
+    if t.size < 10:
+        raise ValueError(f"only {t.size} finite rows to draw")
+    median = np.median(f)
+    return t, (f / median if median != 0 else f)
 
 
 def binned(x: np.ndarray, y: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,64 +183,65 @@ def binned(x: np.ndarray, y: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray,
     return centres[keep], medians[keep]
 
 
-def fold(time: np.ndarray, flux: np.ndarray, period: float, nbins: int = 60) -> np.ndarray:
-    """Phases in [-0.5, 0.5) with the faintest binned phase at 0, so dips (transits, eclipses) sit centred."""
-    phase = np.mod(time - time[0], period) / period
-    edges = np.linspace(0, 1, nbins + 1)
-    centres, medians = binned(phase, flux, edges)
-    zero = centres[int(np.argmin(medians))] if len(medians) else 0.0
-    return np.mod(phase - zero + 0.5, 1.0) - 0.5
-
-
 def _limits(values: np.ndarray) -> tuple[float, float]:
     low, high = np.percentile(values, [0.2, 99.8])
     pad = 0.08 * (high - low or abs(high) or 1.0)
     return float(low - pad), float(high + pad)
 
 
-def candidate_figure(p: Periodicity, title: str) -> bytes:
-    """Three panels: the light curve, the curve folded at the best period, and the periodogram."""
-    fig = Figure(figsize=(7.6, 2.1), layout="constrained")
+def candidate_figure(time: np.ndarray, flux: np.ndarray, eph: Ephemeris, title: str) -> bytes:
+    """Three panels: the light curve with the transits marked, the curve folded at the box least squares
+    period (transit at phase 0), and a zoom on the transit (hours from mid-transit, ±3 durations)."""
+    # a fixed layout: constrained layout took half of the figure's time (0.45 of 0.9 s, measured on the demo's
+    # stars under load) for the same placement
+    fig = Figure(figsize=(7.6, 2.1))
+    fig.subplots_adjust(left=0.085, right=0.99, bottom=0.21, top=0.89, wspace=0.3)
     axes = fig.subplots(1, 3, gridspec_kw=dict(width_ratios=[1.35, 1.0, 1.0]))
-    ylow, yhigh = _limits(p.relative_flux)
+    ylow, yhigh = _limits(flux)
 
     ax = axes[0]
     _style(ax)
-    ax.plot(p.time, p.relative_flux, ",", color=POINTS, alpha=0.7, rasterized=True)
-    span = p.time[-1] - p.time[0]
-    edges = np.arange(p.time[0], p.time[-1] + 1 / 24, max(1 / 24, span / 600))
-    bx, by = binned(p.time, p.relative_flux, edges)
+    ax.plot(time, flux, ",", color=POINTS, alpha=0.7, rasterized=True)
+    span = time[-1] - time[0]
+    edges = np.arange(time[0], time[-1] + 1 / 24, max(1 / 24, span / 600))
+    bx, by = binned(time, flux, edges)
     ax.plot(bx, by, ".", color=COLORS["p3"], markersize=1.6)
     ax.set_ylim(ylow, yhigh)
+    marks = eph.transit_times(time)
+    ax.plot(marks, np.full(marks.size, yhigh), "v", color=COLORS["sim"], markersize=3.5, clip_on=False)
     ax.set_xlabel("time (BTJD)", fontsize=FONT)
     ax.set_ylabel("relative flux", fontsize=FONT)
     ax.set_title(title, fontsize=FONT + 0.5, loc="left", color=INK)
 
     ax = axes[1]
     _style(ax)
-    phase = fold(p.time, p.relative_flux, p.best_period)
-    ax.plot(phase, p.relative_flux, ",", color=POINTS, alpha=0.6, rasterized=True)
-    bx, by = binned(phase, p.relative_flux, np.linspace(-0.5, 0.5, 81))
-    ax.plot(bx, by, "-", color=COLORS["wrss"], linewidth=1.4)
+    phase = eph.phase(time)
+    ax.plot(phase, flux, ",", color=POINTS, alpha=0.6, rasterized=True)
+    bx, by = binned(phase, flux, np.linspace(-0.5, 0.5, 161))
+    ax.plot(bx, by, "-", color=COLORS["wrss"], linewidth=1.2)
     ax.set_xlim(-0.5, 0.5)
     ax.set_ylim(ylow, yhigh)
     ax.set_xlabel("phase", fontsize=FONT)
-    ax.set_title(f"folded at P = {_period_text(p.best_period)}", fontsize=FONT + 0.5, loc="left", color=INK)
+    ax.set_title(f"BLS period {_period_text(eph.period_days)}", fontsize=FONT + 0.5, loc="left", color=INK)
 
     ax = axes[2]
     _style(ax)
-    periods = 1.0 / p.frequencies
-    ax.plot(periods, p.power, "-", color=INK, linewidth=0.8)
-    ax.axvline(p.best_period, color=COLORS["sim"], linestyle="--", linewidth=0.9)
-    ax.set_xscale("log")
-    ax.set_xlim(periods.min(), periods.max())
-    ax.set_ylim(0, max(0.05, 1.1 * float(np.nanmax(p.power))))
-    ax.set_xlabel("period (days)", fontsize=FONT)
-    ax.set_ylabel("LS power", fontsize=FONT)
-    ax.set_title(f"Lomb–Scargle, peak {p.best_power:.3f}", fontsize=FONT + 0.5, loc="left", color=INK)
+    hours = phase * eph.period_days * 24.0
+    near = np.abs(hours) < 3 * eph.duration_hours
+    if near.sum() >= 5:
+        ax.plot(hours[near], flux[near], ",", color=POINTS, alpha=0.6, rasterized=True)
+        width = max(eph.duration_hours / 8.0, 10 / 60)
+        bx, by = binned(
+            hours[near], flux[near], np.arange(-3 * eph.duration_hours, 3 * eph.duration_hours + width, width)
+        )
+        ax.plot(bx, by, ".-", color=COLORS["wrss"], markersize=2.5, linewidth=0.8)
+        ax.set_ylim(*_limits(flux[near]))
+    ax.axvspan(-eph.duration_hours / 2, eph.duration_hours / 2, color=GRID, alpha=0.7)
+    ax.set_xlim(-3 * eph.duration_hours, 3 * eph.duration_hours)
+    ax.set_xlabel("hours from mid-transit", fontsize=FONT)
+    ax.set_title(f"transit, {eph.duration_hours:.1f} h", fontsize=FONT + 0.5, loc="left", color=INK)
     for ax in axes:
         ax.tick_params(labelsize=FONT - 1)
-    axes[2].xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     return to_png(fig, dpi=THUMB_DPI)
 
 
@@ -232,26 +252,42 @@ def _period_text(days: float) -> str:
 
 
 def render_candidate(task: dict) -> dict:
-    """Worker task: ``task`` = {filename, path, png, title}; writes the PNG and returns what it found.
+    """Worker task: one candidate's thumbnail and, with ``task["vet_png"]``, its vetting figure.
 
-    A light curve that cannot be read or has no usable flux gives ``{"error": reason}``, never an exception.
+    ``task``: filename, path, png (thumbnail path), title; ``ephemeris`` (a dict with period_days, t0_btjd,
+    duration_hours, e.g. a fold run's row: no search is run) or None (``folds.vet_lightcurve`` searches and
+    vets the star; ``details`` returns every metric); ``vet_png`` (path or None); ``toi`` (a
+    ``TOICatalogue`` of this star, or None). A light curve that cannot be read, searched or drawn gives
+    ``{"error": reason}``, never an exception.
     """
     from clara_benchmark.features import FeatureError
-    from clara_benchmark.lightcurve import LightCurveError, read_lightcurve
+    from clara_benchmark.folds import FoldSpec, vet_lightcurve
+    from clara_benchmark.lightcurve import LightCurveError, ReadOptions
     from clara_benchmark.utils.io import atomic_write_bytes
 
-    out = {"filename": task["filename"], "png": None, "best_period": None, "best_power": None, "error": None}
+    out = {"filename": task["filename"], "png": None, "vet_png": None, "details": None, "error": None}
     try:
-        lc = read_lightcurve(task["path"])
-        p = periodicity(lc.time, lc.pdcsap_flux)
-        atomic_write_bytes(task["png"], candidate_figure(p, task["title"]))
+        lc = ReadOptions(centroids=True).read(task["path"])
+        eph = Ephemeris.of(task["ephemeris"]) if task.get("ephemeris") else None
+        if eph is None:
+            vetted = vet_lightcurve(lc, FoldSpec(toi=task.get("toi")))
+            out["details"] = vetted.details()
+            eph = Ephemeris.of(out["details"])
+            if task.get("vet_png"):
+                atomic_write_bytes(task["vet_png"], vetted.figure(lc))
+                out["vet_png"] = task["vet_png"]
+        if eph is None:
+            raise FeatureError("no transit found to fold on")
+        time, flux = relative_flux(lc.time, lc.flux)
+        atomic_write_bytes(task["png"], candidate_figure(time, flux, eph, task["title"]))
     except LightCurveError as exc:
         out["error"] = exc.reason
         return out
-    except (FeatureError, ValueError, OSError, MemoryError) as exc:
+    except FeatureError as exc:
+        out["error"] = f"box least squares: {exc}"
+        return out
+    except (ValueError, OSError, MemoryError) as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
         return out
-    out.update(png=task["png"], best_period=p.best_period, best_power=p.best_power)
-    if not math.isfinite(p.best_power):
-        out["best_power"] = None
+    out["png"] = task["png"]
     return out

@@ -26,6 +26,7 @@ from clara_benchmark.report.html import (
     truth_chip,
 )
 from clara_benchmark.report.inputs import is_planet
+from clara_benchmark.report.vetting import filter_bar, flag_chips, flags_of, period_cell, snr_text
 
 RANK_LABELS = {
     "wrss": f"WRSS ({products.WRSS_NORM}: 0.8·√P3 + 0.2·√P9, min-max scaled)",
@@ -233,10 +234,24 @@ def candidates_section(rank_source, ranked, top, thumbs, inputs) -> str:
     ):
         if key in has:
             cols.append(Col(key, label, fmt=fmt_num, title=title, css="num"))
+    vetted = any((thumbs.get(f) or {}).get("details") for f in top["filename"])
     cols += [
-        Col("best_period", "best period", title="strongest Lomb–Scargle peak (days)", css="num"),
-        Col("best_power", "LS peak", fmt=lambda v: fmt_num(v, 3), title="its power", css="num"),
+        Col(
+            "bls_period",
+            "BLS period",
+            title="box least squares period (the thumbnail's fold), and the transit's SNR (depth / its error)",
+            css="num",
+        ),
+        Col(
+            "flags",
+            "flags",
+            "text",
+            title="vetting flags, and the vetting page with their rules",
+            css="flags",
+        ),
     ]
+    if any(str(((thumbs.get(f) or {}).get("details") or {}).get("toi") or "") for f in top["filename"]):
+        cols.append(Col("toi", "TOI", "text", title="TOI number in the TOI catalogue, and its period"))
     if "true_class" in has:
         cols.append(
             Col("true_class", "true class", "text", title="from the truth CSV, with what was injected")
@@ -246,7 +261,7 @@ def candidates_section(rank_source, ranked, top, thumbs, inputs) -> str:
             Col("label_group", "label", "text", title="label group and best-matching reference label"),
             Col("similarity_score", "similarity", fmt=lambda v: fmt_num(v, 3), css="num"),
         ]
-    cols.append(Col("thumb", "light curve · folded · periodogram", "html", sortable=False, css="thumb"))
+    cols.append(Col("thumb", "light curve · folded · transit", "html", sortable=False, css="thumb"))
     rows = []
     for r in top.to_dict("records"):
         t = thumbs.get(r["filename"], {})
@@ -255,9 +270,7 @@ def candidates_section(rank_source, ranked, top, thumbs, inputs) -> str:
         row["tic__html"] = _tic_html(r.get("tic"), r["filename"])
         if is_missing(r.get("tic")):
             row["tic"] = None
-        row["best_period"] = t.get("best_period")
-        row["best_period__html"] = _period_html(t.get("best_period"))
-        row["best_power"] = t.get("best_power")
+        _vetting_cells(row, t)
         if "true_class" in has:
             row["true_class__html"] = _truth_html(r)
         if inputs.sim is not None:
@@ -279,10 +292,35 @@ def candidates_section(rank_source, ranked, top, thumbs, inputs) -> str:
     lead = (
         f"The {len(top):,} highest of {len(ranked):,} candidates ranked by {label}. Click a column header to "
         "sort; click a thumbnail to open it full size. Each thumbnail shows the PDCSAP light curve (grey: "
-        "2-minute cadences, blue: binned), the curve folded at the strongest peak of the clara-4000 "
-        "Lomb–Scargle periodogram (purple: binned), and that periodogram (27 d to 4 h)."
+        "2-minute cadences, blue: binned, pink marks: the transits), the curve folded at the box least "
+        "squares period with the transit at phase 0 (purple: binned), and a zoom on the transit."
     )
-    return section("candidates", "Top candidates", table(cols, rows, table_id="candidates-table"), lead)
+    if any((thumbs.get(f) or {}).get("page") for f in top["filename"]):
+        lead += " Each vetting page has the full vetting figure, the metrics and the rules of the flags."
+    bar = filter_bar(rows, "candidates-table") if vetted else ""
+    return section("candidates", "Top candidates", bar + table(cols, rows, table_id="candidates-table"), lead)
+
+
+def _vetting_cells(row: dict, t: dict) -> None:
+    """The candidates table's vetting columns of one row (from its thumbnail worker or a fold run)."""
+    details = t.get("details")
+    days, text = period_cell(details)
+    row["bls_period"], row["bls_period__html"] = days, esc(text)
+    if details and not is_missing(details.get("snr")):
+        row["bls_period__html"] += f'<span class="fname nowrap">SNR {esc(snr_text(details))}</span>'
+    flags = flags_of(details)
+    row["flags"] = ";".join(flags) if details else None
+    row["flags__html"] = flag_chips(flags) if details else "–"
+    row["__data"] = {"flags": ";".join(flags), "vetted": "yes" if details else "no"}
+    toi = str(details.get("toi") or "") if details else ""
+    row["toi"] = toi or None
+    if toi:
+        period = details.get("toi_period_days")
+        extra = "" if is_missing(period) else f'<span class="fname">P {float(period):g} d</span>'
+        row["toi__html"] = f"{esc(toi)}{extra}"
+    if t.get("page"):
+        link = href(t["page"])
+        row["flags__html"] += f'<a href="{link}" class="vet-link">vetting page</a>'
 
 
 # --------------------------------------------------------------------------------------------- truth
