@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real data lives, and how to run the CLI the way users do (a subprocess)."""
+"""Shared fixtures: where the real data lives, and how to run the CLI the way users do (``cli``: through
+``cli.main`` in the test's process; ``cli_process``: a subprocess)."""
 
 from __future__ import annotations
 
@@ -75,8 +76,44 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, input: st
     )
 
 
+def run_cli_here(*args: str, cwd: Path | None = None, timeout: float = 300, input: str | None = None):
+    """``clara ARGS`` through ``cli.main`` in this process (stdout, stderr and the exit code captured, as
+    ``run_cli`` gives them): the same entry point without a new interpreter importing scikit-learn and
+    astropy again (~2 s a run). ``timeout`` is accepted for ``run_cli``'s signature; tests that need a
+    process of their own (signals, crashes, the console encoding) use ``run_cli``."""
+    import contextlib
+    import io
+
+    from clara_benchmark import cli as clara_cli
+
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    stdin = sys.stdin
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        sys.stdin = io.StringIO(input or "")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = clara_cli.main(argv)
+            except SystemExit as exc:  # argparse: --help, usage errors
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.stdin = stdin
+        os.chdir(here)
+    return subprocess.CompletedProcess(["clara", *argv], code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture
 def cli():
+    """Run the CLI in this process (``run_cli_here``)."""
+    return run_cli_here
+
+
+@pytest.fixture
+def cli_process():
+    """Run the CLI as a subprocess, as a user's shell does (``run_cli``)."""
     return run_cli
 
 

@@ -1,4 +1,5 @@
-"""Config errors and overrides through the real entry point (a subprocess), as a user meets them."""
+"""Config errors and overrides through the real entry point (cli.main; a subprocess where the process matters),
+as a user meets them."""
 
 import json
 import re

@@ -309,7 +309,8 @@ def test_input_table_errors_are_config_errors(candidates, tmp_path, capsys, chan
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_error_in_a_subprocess_is_one_line(candidates, tmp_path, cli):
+def test_cli_error_in_a_subprocess_is_one_line(candidates, tmp_path, cli_process):
+    cli = cli_process
     raw = base_keys(candidates, features="bin_means", output_dir=str(tmp_path / "out"), use_dtw="maybe")
     (tmp_path / "c.json").write_text(json.dumps(raw))
     proc = cli("features", "--config", tmp_path / "c.json", "--log_dir", tmp_path / "logs")

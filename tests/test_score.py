@@ -74,7 +74,9 @@ def run_in_process(tmp_path):
     return go
 
 
-def test_cli_scores_real_files_exactly_as_clara(cli, published_dir, real_copies, tmp_path):
+def test_cli_scores_real_files_exactly_as_clara(cli_process, published_dir, real_copies, tmp_path):
+    """The seed's score command in a shell of its own (a subprocess, two worker processes): CLARA's numbers."""
+    cli = cli_process
     out = tmp_path / "results"
     cfg = tmp_path / "score.json"
     # trailing slash on output_dir, as in the seed's example config; two workers, batches of 2

@@ -303,7 +303,7 @@ def test_real_sector2_star_matches_its_published_reference_row(tmp_path, tess_di
 
 
 def test_cli_end_to_end(tmp_path, cli, refset):
-    """reference then sim as a user runs them (subprocesses), then a broken reference CSV."""
+    """reference then sim as a user runs them (through cli.main), then a broken reference CSV."""
     root = refset["root"]
     ref = cli(
         "reference",
