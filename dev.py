@@ -63,7 +63,7 @@ def cmd_test(args: list[str]) -> int:
     ensure_browser()
     if sh(PY, "-m", "ruff", "check", ".") != 0:
         return 1
-    return sh(PY, "-m", "pytest", "-n", "2", "-q", *args)
+    return sh(PY, "-m", "pytest", "-n", "2", "--dist", "worksteal", "-q", *args)
 
 
 def cmd_demo(args: list[str]) -> int:

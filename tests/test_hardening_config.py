@@ -1,9 +1,9 @@
 """Issue 11, items 10, 12-15: hostile or careless configs, SQL, special files and a full disk.
 
-Every case goes through the real entry point where a user would meet it (``run_cli``: a subprocess) and
-must end in one error line naming the key or file, exit 2 for config errors, no traceback, and no hang:
-each subprocess has a timeout, and the ones that blew up memory before the fix run under an address-space
-limit.
+Every case goes through the real entry point where a user would meet it (``cli.main``; a subprocess of its
+own where the process matters: Ctrl-C, memory and file-size limits) and must end in one error line naming
+the key or file, exit 2 for config errors, no traceback, and no hang: each subprocess has a timeout, and the
+ones that blew up memory before the fix run under an address-space limit.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from types import SimpleNamespace
 import pytest
 
 from clara_benchmark import cli
-from conftest import cli_env, run_cli
+from conftest import cli_env
+from conftest import run_cli_here as run_cli  # cli.main in this process; run_limited for a process of its own
 
 POSIX = os.name == "posix"
 

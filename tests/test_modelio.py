@@ -286,7 +286,7 @@ def test_score_refuses_a_logistic_regression_as_p3(tmp_path, one_real):
     """Before the check a LogisticRegression .skops scored with rc 0."""
     from sklearn.linear_model import LogisticRegression
 
-    from conftest import run_cli
+    from conftest import run_cli_here as run_cli  # in this process: its imports are loaded
 
     X = np.random.default_rng(0).normal(size=(20, 4000))
     path = save_model(LogisticRegression().fit(X, [0, 1] * 10), tmp_path / "p3.skops")
@@ -341,7 +341,7 @@ PUBLISHED = {"p3": P3, "p5": P5, "p9": P9}
 
 def test_score_refuses_the_p9_release_given_as_p3(tmp_path, published_dir, one_real):
     """Before the check this scored with rc 0 (and WRSS weighed P3 and P9 the wrong way round)."""
-    from conftest import run_cli
+    from conftest import run_cli_here as run_cli  # in this process: its imports are loaded
 
     disguised = tmp_path / P3  # P9's bytes under P3's file name: identity is the sha256, not the name
     shutil.copy(published_dir / P9, disguised)
@@ -411,7 +411,7 @@ def test_clara_models_carry_their_role(tmp_path, metadata, slot, refused):
 
 
 def test_custom_model_in_a_slot_is_logged_by_score(tmp_path, one_real):
-    from conftest import run_cli
+    from conftest import run_cli_here as run_cli  # in this process: its imports are loaded
 
     path = save_model(_forest(2), tmp_path / "mine.skops", {"role": "custom", "variant": "wide"})
     cfg = _score_config(tmp_path, one_real, p9=path)
