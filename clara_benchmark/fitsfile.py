@@ -381,14 +381,19 @@ def check_checksums(raw: bytes, offsets: list[dict]) -> int:
         datasum = card_value(header, "DATASUM")
         if checksum is None and datasum is None:
             continue
-        if checksum is not None and ones_complement_sum(view[start:end]) != NEGATIVE_ZERO:
-            raise FitsOpenError(f"HDU {i} fails its FITS CHECKSUM (the file is corrupted)")
+        data_sum = ones_complement_sum(view[data_start:end])  # once: the HDU's sum is header's + data's
+        if checksum is not None:
+            hdu_sum = ones_complement_sum(view[start:data_start]) + data_sum
+            while hdu_sum >> 32:
+                hdu_sum = (hdu_sum & 0xFFFFFFFF) + (hdu_sum >> 32)
+            if hdu_sum != NEGATIVE_ZERO:
+                raise FitsOpenError(f"HDU {i} fails its FITS CHECKSUM (the file is corrupted)")
         if datasum is not None:
             try:
                 expected = int(datasum)
             except ValueError:
                 raise FitsOpenError(f"HDU {i} has an unreadable DATASUM {datasum!r}") from None
-            if ones_complement_sum(view[data_start:end]) != expected:
+            if data_sum != expected:
                 raise FitsOpenError(f"HDU {i} fails its FITS DATASUM (the data are corrupted)")
         checked += 1
     return checked
