@@ -29,6 +29,7 @@ import pickle
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -203,8 +204,44 @@ def select_candidates(table: pd.DataFrame, config) -> pd.DataFrame:
     return table[norm >= config.gt_wrss_threshold].reset_index(drop=True)
 
 
+def candidate_keys(path: Path, sql: str | None, column: str, log: Callable[[str], None]) -> pd.Series:
+    """The file key of each candidate row of CLARA's input table (``fold`` and ``features``).
+
+    Parameters
+    ----------
+    path : Path
+        ``input_df_path``, read with ``read_input_table``.
+    sql : str or None
+        ``input_df_sql`` (see ``sql_filter``); None takes every row.
+    column : str
+        The column of file names.
+    log : callable
+        Told how many rows are candidates and why.
+
+    Returns
+    -------
+    pandas.Series
+        ``file_key`` of each candidate's file name (None where it has none), indexed by the candidate's
+        position (0 for the first), in table order.
+
+    Examples
+    --------
+    >>> keys = candidate_keys(Path("wrss.csv"), "score > 0.5", "filename", print)  # doctest: +SKIP
+    2 of 5 rows of wrss.csv are candidates (input_df_sql "score > 0.5")
+    """
+    table = read_input_table(path, column)
+    if sql is not None:
+        candidates = sql_filter(table, sql, column=column)
+        how = f'input_df_sql "{sql}"'
+    else:
+        candidates, how = table, "no input_df_sql: every row"
+    log(f"{len(candidates)} of {len(table)} rows of {path} are candidates ({how})")
+    return candidates[column].map(file_key)
+
+
 def file_key(value) -> str | None:
     """The base name that identifies a candidate's light curve (the input may hold a path)."""
     if not isinstance(value, str) or not value.strip():
         return None
     return os.path.basename(value.strip())
+
