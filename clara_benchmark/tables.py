@@ -19,6 +19,9 @@ query cannot hang the run or exhaust memory:
   measurable.
 
 Every failure is a ``ConfigError`` naming the key ``input_df_sql``.
+
+Also here, the checks two CSVs of stars share (a reference's labels, read by ``sim`` and ``reference``, and
+the report's truth): ``parse_tic_ids`` and ``first_conflict``; each reader words its own error.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ import pickle
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from clara_benchmark import products
@@ -203,8 +208,103 @@ def select_candidates(table: pd.DataFrame, config) -> pd.DataFrame:
     return table[norm >= config.gt_wrss_threshold].reset_index(drop=True)
 
 
+def candidate_keys(path: Path, sql: str | None, column: str, log: Callable[[str], None]) -> pd.Series:
+    """The file key of each candidate row of CLARA's input table (``fold`` and ``features``).
+
+    Parameters
+    ----------
+    path : Path
+        ``input_df_path``, read with ``read_input_table``.
+    sql : str or None
+        ``input_df_sql`` (see ``sql_filter``); None takes every row.
+    column : str
+        The column of file names.
+    log : callable
+        Told how many rows are candidates and why.
+
+    Returns
+    -------
+    pandas.Series
+        ``file_key`` of each candidate's file name (None where it has none), indexed by the candidate's
+        position (0 for the first), in table order.
+
+    Examples
+    --------
+    >>> keys = candidate_keys(Path("wrss.csv"), "score > 0.5", "filename", print)  # doctest: +SKIP
+    2 of 5 rows of wrss.csv are candidates (input_df_sql "score > 0.5")
+    """
+    table = read_input_table(path, column)
+    if sql is not None:
+        candidates = sql_filter(table, sql, column=column)
+        how = f'input_df_sql "{sql}"'
+    else:
+        candidates, how = table, "no input_df_sql: every row"
+    log(f"{len(candidates)} of {len(table)} rows of {path} are candidates ({how})")
+    return candidates[column].map(file_key)
+
+
 def file_key(value) -> str | None:
     """The base name that identifies a candidate's light curve (the input may hold a path)."""
     if not isinstance(value, str) or not value.strip():
         return None
     return os.path.basename(value.strip())
+
+
+# ------------------------------------------------------------------------------------------ tables of stars
+
+
+def parse_tic_ids(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """A column of TIC ids read as numbers, and where it holds something else.
+
+    Parameters
+    ----------
+    text : pandas.Series
+        The ``tic_id`` cells as text (a labels or truth CSV).
+
+    Returns
+    -------
+    ids : pandas.Series
+        The values as float64 (NaN where not a number).
+    bad : numpy.ndarray
+        Positions of the cells that are not positive whole numbers (empty when all are).
+
+    Examples
+    --------
+    >>> ids, bad = parse_tic_ids(pd.Series(["55525572", "1.5", "x", "-3"]))
+    >>> bad.tolist()
+    [1, 2, 3]
+    """
+    ids = pd.to_numeric(text, errors="coerce")
+    bad = np.flatnonzero((ids.isna() | (ids != ids.round()) | (ids <= 0)).to_numpy())
+    return ids, bad
+
+
+def first_conflict(frame: pd.DataFrame, key: str, column: str) -> tuple[object, list, int] | None:
+    """The first ``key`` (in sorted order) given more than one ``column`` value, as a message names it.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per line of a labels or truth CSV.
+    key : str
+        What names a star (``filename`` or ``tic_id``).
+    column : str
+        What must be the same on all of its lines (``label``, ``class``).
+
+    Returns
+    -------
+    tuple of (key value, sorted list of its values, number of such keys), or None
+        None when every key has a single value.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"filename": list("aabcc"), "label": ["EB", "planet", "EB", "x", "y"]})
+    >>> first_conflict(frame, "filename", "label")
+    ('a', ['EB', 'planet'], 2)
+    """
+    counts = frame.groupby(key)[column].nunique()
+    conflicts = counts[counts > 1]
+    if not len(conflicts):
+        return None
+    first = conflicts.index[0]
+    return first, sorted(frame.loc[frame[key] == first, column].unique()), len(conflicts)

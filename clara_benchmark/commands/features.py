@@ -26,7 +26,7 @@ from clara_benchmark.executors import get_executor
 from clara_benchmark.featuresets import FeatureSet, collect, feature_options, iter_feature_set_batches
 from clara_benchmark.inputs import Failure, FileIndex
 from clara_benchmark.lightcurve import ReadOptions
-from clara_benchmark.tables import file_key, read_input_table, sql_filter
+from clara_benchmark.tables import candidate_keys
 
 NOT_FOUND = "file not found in fits_dir"
 
@@ -65,21 +65,13 @@ def run(config: FeaturesConfig, ctx) -> int:
 def candidate_names(config: FeaturesConfig, ctx) -> tuple[list[str], list[Failure]]:
     """The candidates' file names (each once, in table order) and a failure per row without one."""
     column = config.filename_column_in_df
-    table = read_input_table(config.input_df_path, column)
-    if config.input_df_sql is not None:
-        candidates = sql_filter(table, config.input_df_sql, column=column)
-        how = f'input_df_sql "{config.input_df_sql}"'
-    else:
-        candidates, how = table, "no input_df_sql: every row"
-    ctx.log.main(f"{len(candidates)} of {len(table)} rows of {config.input_df_path} are candidates ({how})")
-    keys = candidates[column].map(file_key)
+    keys = candidate_keys(config.input_df_path, config.input_df_sql, column, ctx.log.main)
     names = list(dict.fromkeys(keys[keys.notna()]))
     if len(names) < keys.notna().sum():
         ctx.log.main(f"{int(keys.notna().sum()) - len(names)} file name(s) listed twice: each computed once")
     failures = [
         Failure("", "", f'candidate row {i + 1} has no file name in column "{column}"')
-        for i in range(len(keys))
-        if keys.iloc[i] is None
+        for i in keys.index[keys.isna()]
     ]
     return names, failures
 

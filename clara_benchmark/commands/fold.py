@@ -17,7 +17,7 @@ from clara_benchmark.exceptions import ClaraError
 from clara_benchmark.executors import get_executor
 from clara_benchmark.folds import FoldSpec, bins_frame, iter_folds, periods_frame, row_of
 from clara_benchmark.inputs import Failure, FileIndex
-from clara_benchmark.tables import file_key, read_input_table, sql_filter
+from clara_benchmark.tables import candidate_keys
 
 NOT_FOUND = "file not found in fits_dir"
 
@@ -84,17 +84,10 @@ def load_toi(config: FoldConfig, ctx):
 def candidate_files(config: FoldConfig, ctx) -> tuple[list, list[Failure]]:
     """(paths of the candidates' files, in table order and each once; failures for the others)."""
     column = config.column_name
-    table = read_input_table(config.input_df_path, column=column)
-    if config.input_df_sql is not None:
-        candidates = sql_filter(table, config.input_df_sql, column=column)
-        how = f'input_df_sql "{config.input_df_sql}"'
-    else:
-        candidates, how = table, "no input_df_sql: every row"
-    ctx.log.main(f"{len(candidates)} of {len(table)} rows of {config.input_df_path} are candidates ({how})")
-    keys = candidates[column].map(file_key)
+    keys = candidate_keys(config.input_df_path, config.input_df_sql, column, ctx.log.main)
     failures = [
         Failure("", "", f'candidate row {i + 1} has no file name in "{column}"')
-        for i in candidates.index[keys.isna()]
+        for i in keys.index[keys.isna()]
     ]
     finder = FileIndex(config.fits_dir)
     paths = []

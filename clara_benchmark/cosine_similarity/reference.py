@@ -24,6 +24,7 @@ from clara_benchmark.exceptions import ClaraError, ConfigError
 from clara_benchmark.features import FEATURE_SPEC_VERSION, N_FEATURES
 from clara_benchmark.lightcurve import LightCurveError, ReadOptions, tic_from_filename
 from clara_benchmark.modelio import load_reference_pca, save_model
+from clara_benchmark.tables import first_conflict, parse_tic_ids
 from clara_benchmark.utils.io import sha256_file
 
 REFERENCE_KIND = "clara reference PCA"
@@ -255,21 +256,16 @@ def read_labels(path: Path) -> pd.DataFrame:
     if keyname == "filename":
         table["filename"] = table["filename"].map(os.path.basename)
     else:
-        ids = pd.to_numeric(table["tic_id"], errors="coerce")
-        bad = np.flatnonzero((ids.isna() | (ids != ids.round()) | (ids <= 0)).to_numpy())
+        ids, bad = parse_tic_ids(table["tic_id"])
         if len(bad):
             raise ConfigError(
                 f'{path}: line {bad[0] + 2}: tic_id "{table["tic_id"].iloc[bad[0]]}" is not a positive integer'
             )
         table["tic_id"] = ids.astype(np.int64)
-    conflicts = table.groupby(keyname)["label"].nunique()
-    conflicts = conflicts[conflicts > 1]
-    if len(conflicts):
-        first = conflicts.index[0]
-        labels = sorted(table.loc[table[keyname] == first, "label"].unique())
-        raise ConfigError(
-            f"{path}: {keyname} {first} has conflicting labels {labels} ({len(conflicts)} such objects)"
-        )
+    conflict = first_conflict(table, keyname, "label")
+    if conflict is not None:
+        first, labels, n = conflict
+        raise ConfigError(f"{path}: {keyname} {first} has conflicting labels {labels} ({n} such objects)")
     return table.drop_duplicates().reset_index(drop=True)
 
 

@@ -179,31 +179,9 @@ def section(section_id: str, title: str, body: str, lead: str = "") -> str:
 
 
 def page(title: str, subtitle: str, nav: list[tuple[str, str]], body: str, footer: str) -> str:
+    """The report's main page; ``nav`` (section id, label) become in-page links in the header."""
     links = "".join(f'<a href="#{esc(i)}">{esc(label)}</a>' for i, label in nav)
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="clara report">
-<link rel="icon" href="data:,">
-<title>{esc(title)}</title>
-<style>{CSS}</style>
-</head>
-<body>
-<header class="top"><div class="wrap">
-<h1>{esc(title)}</h1>
-<p class="subtitle">{esc(subtitle)}</p>
-<nav>{links}</nav>
-</div></header>
-<main class="wrap">
-{body}
-</main>
-<footer class="wrap">{esc(footer)}</footer>
-<script>{JS}</script>
-</body>
-</html>
-"""
+    return _document(title, subtitle, links, body, footer)
 
 
 def subpage(title: str, subtitle: str, links: list[tuple[str, str]], body: str, footer: str) -> str:
@@ -214,6 +192,26 @@ def subpage(title: str, subtitle: str, links: list[tuple[str, str]], body: str, 
         external = url.startswith(("https://", "http://"))
         extra = ' target="_blank" rel="noopener noreferrer" class="external"' if external else ""
         parts.append(f'<a href="{esc(url)}"{extra}>{esc(label)}</a>')
+    return _document(title, subtitle, "".join(parts), body, footer)
+
+
+def _document(title: str, subtitle: str, nav_html: str, body: str, footer: str) -> str:
+    """The whole self-contained HTML document that `page` and `subpage` share.
+
+    Parameters
+    ----------
+    title, subtitle, footer : str
+        Plain text, escaped here.
+    nav_html : str
+        The header's links, already markup (built from escaped parts by the caller).
+    body : str
+        The page's markup.
+
+    Returns
+    -------
+    str
+        The document, with the inline CSS and JS.
+    """
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -228,7 +226,7 @@ def subpage(title: str, subtitle: str, links: list[tuple[str, str]], body: str, 
 <header class="top"><div class="wrap">
 <h1>{esc(title)}</h1>
 <p class="subtitle">{esc(subtitle)}</p>
-<nav>{"".join(parts)}</nav>
+<nav>{nav_html}</nav>
 </div></header>
 <main class="wrap">
 {body}

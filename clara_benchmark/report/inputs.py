@@ -17,6 +17,7 @@ import pandas as pd
 
 from clara_benchmark import products
 from clara_benchmark.exceptions import ClaraError, ReportInputError  # noqa: F401 (re-exported)
+from clara_benchmark.tables import first_conflict, parse_tic_ids
 
 MODELS = products.MODELS
 TIMESTAMP = rf"({products.TIMESTAMP})"
@@ -248,8 +249,7 @@ def read_truth(path: Path) -> Truth:
     if key == "filename":
         frame["filename"] = frame["filename"].map(lambda f: Path(f.replace("\\", "/")).name)
     else:
-        ids = pd.to_numeric(frame["tic_id"], errors="coerce")
-        bad = np.flatnonzero((ids.isna() | (ids != ids.round()) | (ids <= 0)).to_numpy())
+        ids, bad = parse_tic_ids(frame["tic_id"])
         if len(bad):
             i = int(bad[0])
             raise ReportInputError(
@@ -285,13 +285,11 @@ def read_truth(path: Path) -> Truth:
                 f"{path}: filename {first} appears on lines {', '.join(map(str, lines[:5]))} "
                 f"(one line per light curve)"
             )
-        classes = frame.groupby(key)["class"].nunique()
-        conflicts = classes[classes > 1]
-        if len(conflicts):
-            first = conflicts.index[0]
-            seen = sorted(frame.loc[frame[key] == first, "class"].unique())
+        conflict = first_conflict(frame, key, "class")
+        if conflict is not None:
+            first, seen, n = conflict
             raise ReportInputError(
-                f"{path}: tic_id {first} has conflicting classes {seen} ({len(conflicts)} such star(s))"
+                f"{path}: tic_id {first} has conflicting classes {seen} ({n} such star(s))"
             )
         frame = frame.drop_duplicates(key, keep="first")
     return Truth(path, key, frame.reset_index(drop=True), extras)

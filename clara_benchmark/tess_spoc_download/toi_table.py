@@ -26,8 +26,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from clara_benchmark.exceptions import ClaraError, ConfigError
-from clara_benchmark.fitsfile import FitsOpenError, open_regular_file
-from clara_benchmark.tess_spoc_download.verify import Verified, VerifyError
+from clara_benchmark.tess_spoc_download.verify import (
+    Verified,
+    VerifyError,
+    check_announced_size,
+    open_for_verify,
+    read_descriptor,
+)
 from clara_benchmark.vetting.toi import TOICatalogue, TOITableError, parse_toi_table
 
 #: ExoFOP's whole table is ~5 MB (7,000+ TOIs); a file 10x that is not a TOI table
@@ -36,18 +41,10 @@ MAX_TOI_BYTES = 64 << 20
 
 def _read_bounded(path: str | os.PathLike, follow_symlinks: bool = True) -> tuple[bytes, os.stat_result]:
     """The bytes of a regular file of at most ``MAX_TOI_BYTES`` (``VerifyError`` otherwise)."""
-    try:
-        fd = open_regular_file(path, follow_symlinks=follow_symlinks)
-    except FitsOpenError as exc:
-        raise VerifyError(exc.reason) from None
-    try:
-        st = os.fstat(fd)
+    with open_for_verify(path, follow_symlinks) as (fd, st):
         if st.st_size > MAX_TOI_BYTES:
             raise VerifyError(f"{st.st_size} bytes, more than {MAX_TOI_BYTES >> 20} MiB (not a TOI table)")
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            raw = fh.read(MAX_TOI_BYTES + 1)
-    finally:
-        os.close(fd)
+        raw = read_descriptor(fd, MAX_TOI_BYTES + 1)
     if len(raw) > MAX_TOI_BYTES:
         raise VerifyError(f"more than {MAX_TOI_BYTES >> 20} MiB (not a TOI table)")
     return raw, st
@@ -63,8 +60,7 @@ def verify_toi_file(
     """The ``verify`` of a ``Fetcher`` that downloads a TOI table: ``VerifyError`` unless ``path`` is a
     complete TOI CSV (see the module docstring)."""
     raw, st = _read_bounded(path, follow_symlinks)
-    if expected_size is not None and len(raw) != expected_size:
-        raise VerifyError(f"size {len(raw)} bytes, server announced {expected_size}")
+    check_announced_size(raw, expected_size)
     try:
         catalogue = parse_toi_table(raw, filename or os.path.basename(path))
     except TOITableError as exc:

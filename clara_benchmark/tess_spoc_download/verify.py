@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from clara_benchmark.fitsfile import (
@@ -54,6 +56,51 @@ class Verified:
     sha256: str
     hdus_checksummed: int  # HDUs with a CHECKSUM and/or DATASUM card, all verified
     identity: tuple[int, int] = (0, 0)  # (st_dev, st_ino) of the file whose bytes were verified
+
+
+@contextmanager
+def open_for_verify(
+    path: str | os.PathLike, follow_symlinks: bool = True
+) -> Iterator[tuple[int, os.stat_result]]:
+    """``with open_for_verify(path) as (fd, st):`` the descriptor and status of a file to check, closed after.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file, opened with ``fitsfile.open_regular_file`` (regular files only).
+    follow_symlinks : bool
+        False refuses a symbolic link instead of reading what it points to.
+
+    Yields
+    ------
+    tuple of (int, os.stat_result)
+        The open descriptor and its ``os.fstat``.
+
+    Raises
+    ------
+    VerifyError
+        When ``path`` cannot be opened as a regular file (the reason says why).
+    """
+    try:
+        fd = open_regular_file(path, follow_symlinks=follow_symlinks)
+    except FitsOpenError as exc:
+        raise VerifyError(exc.reason) from None
+    try:
+        yield fd, os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def read_descriptor(fd: int, limit: int = -1) -> bytes:
+    """The bytes of the open file ``fd`` from its offset (at most ``limit``; -1: all); ``fd`` stays open."""
+    with os.fdopen(os.dup(fd), "rb") as fh:
+        return fh.read(limit)
+
+
+def check_announced_size(raw: bytes, expected_size: int | None) -> None:
+    """``VerifyError`` unless ``raw`` is as long as the server's Content-Length (None: not announced)."""
+    if expected_size is not None and len(raw) != expected_size:
+        raise VerifyError(f"size {len(raw)} bytes, server announced {expected_size}")
 
 
 def check_identity(primary_header: bytes, filename: str) -> None:
@@ -126,19 +173,10 @@ def verify_lightcurve_file(
     The file is opened once; its bytes, the FITS library's view and the sha256 all come from that one
     descriptor, and ``Verified.identity`` says which file (device, inode) that was.
     """
-    try:
-        fd = open_regular_file(path, follow_symlinks=follow_symlinks)
-    except FitsOpenError as exc:
-        raise VerifyError(exc.reason) from None
-    try:
-        st = os.fstat(fd)
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            raw = fh.read()
-        if expected_size is not None and len(raw) != expected_size:
-            raise VerifyError(f"size {len(raw)} bytes, server announced {expected_size}")
+    with open_for_verify(path, follow_symlinks) as (fd, st):
+        raw = read_descriptor(fd)
+        check_announced_size(raw, expected_size)
         offsets = open_as_lightcurve(fd, path, raw)
-    finally:
-        os.close(fd)
     try:
         check_structure(raw, offsets)
         hdus = check_checksums(raw, offsets)
