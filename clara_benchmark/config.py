@@ -36,7 +36,6 @@ import json
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -342,48 +341,33 @@ def _check_exists(source: str, name: str, text: str, what: str) -> None:
         raise ConfigError(f'{source}: key "{name}": "{text}" is neither a file nor a directory')
 
 
-def _file_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
 def read_config_bytes(path: Path) -> bytes:
     """The bytes of a config file: a regular file of at most ``MAX_CONFIG_BYTES``, else ``ConfigError``.
 
-    The file is opened non-blocking and checked on the open descriptor before anything is read, so a FIFO
-    (which would block until a writer comes) or a device such as ``/dev/zero`` (endless) is refused at once.
+    Opened with ``fitsfile.open_regular`` (non-blocking, checked on the descriptor before anything is read),
+    so a FIFO (which would block until a writer comes) or a device such as ``/dev/zero`` (endless) is
+    refused at once.
     """
+    from clara_benchmark.fitsfile import NotRegularFile, not_regular_reason, open_regular
+
     path = Path(path)
-    flags = os.O_RDONLY
-    for name in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC", "O_BINARY"):
-        flags |= getattr(os, name, 0)
     try:
-        fd = os.open(path, flags)
+        fd = open_regular(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file does not exist") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: config path is a directory, not a JSON file") from None
+    except NotRegularFile as exc:
+        raise ConfigError(f"{path}: config path {not_regular_reason(exc.mode, 'JSON file')}") from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
         raise ConfigError(
             f"{path}: cannot read config file: {getattr(exc, 'strerror', None) or exc}"
         ) from None
     with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise ConfigError(f"{path}: config path is a directory, not a JSON file")
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{path}: config path is {_file_kind(info.st_mode)}, not a regular file")
         too_big = ConfigError(
             f"{path}: config file is larger than {MAX_CONFIG_BYTES} bytes (1 MiB), clara's limit for a config"
         )
-        if info.st_size > MAX_CONFIG_BYTES:
+        if os.fstat(fd).st_size > MAX_CONFIG_BYTES:
             raise too_big
         try:
             data = fh.read(MAX_CONFIG_BYTES + 1)
