@@ -36,7 +36,6 @@ import json
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -342,48 +341,33 @@ def _check_exists(source: str, name: str, text: str, what: str) -> None:
         raise ConfigError(f'{source}: key "{name}": "{text}" is neither a file nor a directory')
 
 
-def _file_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
 def read_config_bytes(path: Path) -> bytes:
     """The bytes of a config file: a regular file of at most ``MAX_CONFIG_BYTES``, else ``ConfigError``.
 
-    The file is opened non-blocking and checked on the open descriptor before anything is read, so a FIFO
-    (which would block until a writer comes) or a device such as ``/dev/zero`` (endless) is refused at once.
+    Opened with ``fitsfile.open_regular`` (non-blocking, checked on the descriptor before anything is read),
+    so a FIFO (which would block until a writer comes) or a device such as ``/dev/zero`` (endless) is
+    refused at once.
     """
+    from clara_benchmark.fitsfile import NotRegularFile, not_regular_reason, open_regular
+
     path = Path(path)
-    flags = os.O_RDONLY
-    for name in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC", "O_BINARY"):
-        flags |= getattr(os, name, 0)
     try:
-        fd = os.open(path, flags)
+        fd = open_regular(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file does not exist") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: config path is a directory, not a JSON file") from None
+    except NotRegularFile as exc:
+        raise ConfigError(f"{path}: config path {not_regular_reason(exc.mode, 'JSON file')}") from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
         raise ConfigError(
             f"{path}: cannot read config file: {getattr(exc, 'strerror', None) or exc}"
         ) from None
     with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise ConfigError(f"{path}: config path is a directory, not a JSON file")
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{path}: config path is {_file_kind(info.st_mode)}, not a regular file")
         too_big = ConfigError(
             f"{path}: config file is larger than {MAX_CONFIG_BYTES} bytes (1 MiB), clara's limit for a config"
         )
-        if info.st_size > MAX_CONFIG_BYTES:
+        if os.fstat(fd).st_size > MAX_CONFIG_BYTES:
             raise too_big
         try:
             data = fh.read(MAX_CONFIG_BYTES + 1)
@@ -603,9 +587,9 @@ def check_model_path(enabled: bool, path: Path | None, name: str, flag: str) -> 
 EXECUTOR_KEYS_HELP = 'Where work runs: "local" (processes on this machine) or "dask"'
 
 
-# The keys ``executors.get_executor`` reads, declared once so that every command gives them the same help,
-# choices and checks. Where a command's default or wording differs (batch_size, train's max_workers) the
-# caller says so at the field.
+# Keys that several commands take, declared once so that every command gives them the same help, kind,
+# default and checks. Where a command's default or wording differs (batch_size, train's max_workers) the
+# caller says so where it adds the key.
 
 
 def max_workers_key(help: str = "Number of worker processes", default: int = 4):
@@ -623,45 +607,120 @@ def batch_size_key(default: int, help: str = "Light curves per task sent to a wo
     )
 
 
+def num_threads_key(help: str = "Number of concurrent download threads", default: int = 4):
+    return key(
+        help,
+        "int",
+        default,
+        minimum=1,
+        maximum=MAX_DOWNLOAD_THREADS,
+        maximum_why="clara's limit on concurrent downloads",
+    )
+
+
 def seed_key(help: str, default: int = 42):
     """A seed: 0 .. ``SEED_MAX``, checked when the config is read rather than after hours of features."""
     return key(help, "int", default, minimum=0, maximum=SEED_MAX, maximum_why=SEED_WHY)
 
 
-def executor_key():
-    return key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask"))
+def key_like(f: dataclasses.Field, help: str | None = None, default: Any = dataclasses.MISSING):
+    """A key declared like the key ``f`` (kind, default, checks; never required), with ``help`` and
+    ``default`` in place of its own where given: e.g. score's stream-mode keys, declared like download's."""
+    m = f.metadata
+    checks = {k: v for k, v in m.items() if k not in ("help", "kind", "required")}
+    return key(
+        help or m["help"], m["kind"], f.default if default is dataclasses.MISSING else default, **checks
+    )
 
 
-def scheduler_address_key():
-    return key('Dask scheduler address (executor "dask"); none = a local cluster', "str", None)
+#: a group of keys that several configs take, by name, in the order they are added (``with_keys``)
+KeyGroup = dict[str, dataclasses.Field]
+
+#: the type annotation of a key of each kind (a nullable key's adds "| None")
+_ANNOTATIONS = {
+    "path": "Path",
+    "list[path]": "list[Path]",
+    "clara_bool": "bool",
+    "str|list[str]": "str | list[str]",
+}
 
 
-# How light curves are read (lightcurve.ReadOptions), the same three keys for score, sim and reference.
+def with_keys(*groups: KeyGroup):
+    """Class decorator, applied before ``@dataclass`` (written below it): add each group's keys to the class,
+    after the class's own keys and in the order given, as if they had been written there.
+
+    A group is made by a function call for each config (``execution_keys(64)``), so that every config gets
+    fields of its own and a command can pass its own defaults. (A dataclass base class would put its keys
+    before the class's own and could not take a command's batch_size default.) A key both in the class and
+    in a group, or in two groups, is a programming error (``TypeError`` at import).
+
+    >>> @dataclass
+    ... @with_keys(read_option_keys())
+    ... class Toy:
+    ...     name: str = key("A name", "str", "toy")
+    >>> list(config_keys(Toy))
+    ['name', 'flux_column', 'quality_bitmask', 'bin_20s_to_2min']
+    """
+
+    def add(cls):
+        annotations = dict(cls.__dict__.get("__annotations__", {}))
+        for group in groups:
+            for name, f in group.items():
+                if name in annotations:
+                    raise TypeError(f"{cls.__name__}: key {name!r} is declared twice")
+                kind = f.metadata["kind"]
+                annotations[name] = _ANNOTATIONS.get(kind, kind) + (
+                    " | None" if f.metadata["nullable"] else ""
+                )
+                setattr(cls, name, f)
+        cls.__annotations__ = annotations
+        return cls
+
+    return add
+
+
+def execution_keys(
+    batch_size: int,
+    *,
+    workers_help: str = "Number of worker processes",
+    batch_help: str = "Light curves per task sent to a worker",
+) -> KeyGroup:
+    """Where and how a command's work runs: the keys ``executors.get_executor`` reads, with the command's
+    default ``batch_size`` (and its words for max_workers and batch_size, where they differ)."""
+    return {
+        "max_workers": max_workers_key(workers_help),
+        "batch_size": batch_size_key(batch_size, batch_help),
+        "executor": key(EXECUTOR_KEYS_HELP, "str", "local", choices=("local", "dask")),
+        "scheduler_address": key(
+            'Dask scheduler address (executor "dask"); none = a local cluster', "str", None
+        ),
+    }
+
+
+# How light curves are read (lightcurve.ReadOptions), the same three keys for score, sim, reference and
+# features.
 
 QUALITY_MASK_NAMES = ("none", "default", "hard", "hardest")
 _COLUMN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,67}$")
 
 
-def flux_column_key():
-    return key(
-        'Flux column the features use: "pdcsap_flux" (CLARA\'s), "sap_flux", QLP\'s "kspsap_flux", '
-        'lightkurve files\' "flux", ...; files without it are failures',
-        "str",
-        "pdcsap_flux",
-    )
-
-
-def quality_bitmask_key():
-    return key(
-        'Drop cadences by QUALITY flags: "none" (CLARA\'s), lightkurve\'s "default", "hard", "hardest", '
-        'or an integer bit mask as text, e.g. "175"; any mask changes CLARA\'s scores',
-        "str",
-        "none",
-    )
-
-
-def bin_20s_key():
-    return key("Bin 20-second light curves to 2 minutes before the features", "bool", False)
+def read_option_keys() -> KeyGroup:
+    """The keys of ``lightcurve.ReadOptions`` (their values are checked by ``check_read_keys``)."""
+    return {
+        "flux_column": key(
+            'Flux column the features use: "pdcsap_flux" (CLARA\'s), "sap_flux", QLP\'s "kspsap_flux", '
+            'lightkurve files\' "flux", ...; files without it are failures',
+            "str",
+            "pdcsap_flux",
+        ),
+        "quality_bitmask": key(
+            'Drop cadences by QUALITY flags: "none" (CLARA\'s), lightkurve\'s "default", "hard", "hardest", '
+            'or an integer bit mask as text, e.g. "175"; any mask changes CLARA\'s scores',
+            "str",
+            "none",
+        ),
+        "bin_20s_to_2min": key("Bin 20-second light curves to 2 minutes before the features", "bool", False),
+    }
 
 
 def check_read_keys(config) -> str | None:
@@ -675,6 +734,16 @@ def check_read_keys(config) -> str | None:
             f'(as text, e.g. "175"), got "{config.quality_bitmask}"'
         )
     return None
+
+
+def candidates_fits_dir_key():
+    """Where the candidates of a table (sim, features, fold) are found by file name."""
+    return key(
+        "Directory of the candidates' FITS files (sub-folders are searched too)",
+        "path",
+        required=True,
+        exists="dir",
+    )
 
 
 # ExoFOP's TOI table (fold, sim, report): a local CSV or its URL, fetched once and cached.
@@ -713,7 +782,58 @@ def check_toi_catalogue(value: str | None) -> str | None:
     return None
 
 
+def fetch_option_keys(**helps: str) -> KeyGroup:
+    """How each file is fetched (``tess_spoc_download.fetch.FetchOptions``): download's blocks and score's
+    stream mode; ``helps`` gives keys other words, e.g. ``max_requests_per_second="..."``."""
+    keys = {
+        "connect_timeout": key("Seconds to wait for a connection", "float", 15.0, minimum=0.1),
+        "read_timeout": key("Seconds to wait for data before retrying", "float", 60.0, minimum=0.1),
+        "max_retries": key(
+            "Retries per file on connection errors, timeouts, 429 and 5xx", "int", 5, minimum=0
+        ),
+        "backoff_seconds": key(
+            "Wait before the first retry; doubles with each retry (with random jitter)",
+            "float",
+            1.0,
+            minimum=0.0,
+        ),
+        "max_backoff_seconds": key(
+            "Longest wait between retries, a server's Retry-After included", "float", 60.0, minimum=0.0
+        ),
+        "file_deadline_seconds": key(
+            "Longest one attempt at one file may take (request to last byte) before it is retried",
+            "float",
+            600.0,
+            minimum=0.1,
+        ),
+        "min_rate_bytes_per_second": key(
+            "An attempt slower than this over min_rate_seconds is retried (0: no minimum)",
+            "float",
+            1024.0,
+            minimum=0.0,
+        ),
+        "min_rate_seconds": key(
+            "Window over which min_rate_bytes_per_second is measured", "float", 30.0, minimum=0.1
+        ),
+        "max_requests_per_second": key(
+            "Most requests started per second to one host (null: no limit beyond num_threads)",
+            "float",
+            None,
+            minimum=0.01,
+        ),
+    }
+    unknown = set(helps) - set(keys)
+    if unknown:
+        raise TypeError(f"fetch_option_keys: no key {sorted(unknown)}")
+    return {name: key_like(f, helps[name]) if name in helps else f for name, f in keys.items()}
+
+
+#: the keys of ``fetch_option_keys``: what a config passes on to ``FetchOptions``
+FETCH_OPTION_KEYS = tuple(fetch_option_keys())
+
+
 @dataclass
+@with_keys(fetch_option_keys())
 class DownloadBlock:
     """One block of a download config (the seed keys them by sector: {"1": {...}, "5": {...}})."""
 
@@ -735,50 +855,11 @@ class DownloadBlock:
         "Maximum number of files to download from start_index", "int", required=True, minimum=0
     )
     log_file: Path = key("Download log file", "path", "./logs/download_tess_lc.log")
-    num_threads: int = key(
-        "Number of concurrent download threads",
-        "int",
-        4,
-        minimum=1,
-        maximum=MAX_DOWNLOAD_THREADS,
-        maximum_why="clara's limit on concurrent downloads",
-    )
+    num_threads: int = num_threads_key()
     base_url: str = key(
         "Where MAST publishes the per-sector download scripts",
         "str",
         "https://archive.stsci.edu/missions/tess/download_scripts/sector/",
-    )
-    connect_timeout: float = key("Seconds to wait for a connection", "float", 15.0, minimum=0.1)
-    read_timeout: float = key("Seconds to wait for data before retrying", "float", 60.0, minimum=0.1)
-    max_retries: int = key(
-        "Retries per file on connection errors, timeouts, 429 and 5xx", "int", 5, minimum=0
-    )
-    backoff_seconds: float = key(
-        "Wait before the first retry; doubles with each retry (with random jitter)", "float", 1.0, minimum=0.0
-    )
-    max_backoff_seconds: float = key(
-        "Longest wait between retries, a server's Retry-After included", "float", 60.0, minimum=0.0
-    )
-    file_deadline_seconds: float = key(
-        "Longest one attempt at one file may take (request to last byte) before it is retried",
-        "float",
-        600.0,
-        minimum=0.1,
-    )
-    min_rate_bytes_per_second: float = key(
-        "An attempt slower than this over min_rate_seconds is retried (0: no minimum)",
-        "float",
-        1024.0,
-        minimum=0.0,
-    )
-    min_rate_seconds: float = key(
-        "Window over which min_rate_bytes_per_second is measured", "float", 30.0, minimum=0.1
-    )
-    max_requests_per_second: float = key(
-        "Most requests started per second to one host (null: no limit beyond num_threads)",
-        "float",
-        None,
-        minimum=0.01,
     )
 
     def check(self) -> str | None:
@@ -791,6 +872,14 @@ class DownloadBlock:
 
 
 @dataclass
+@with_keys(
+    fetch_option_keys(
+        max_requests_per_second="Stream mode: most requests started per second to one host by the whole run "
+        "(each of P worker processes gets 1/P; null: no limit beyond num_threads)"
+    ),
+    read_option_keys(),
+    execution_keys(batch_size=64),
+)
 class ScoreConfig:
     """Config of ``score`` (the seed's urf_anomaly_scoring_config.json).
 
@@ -806,14 +895,8 @@ class ScoreConfig:
 
     @staticmethod
     def _download_key(name: str, help: str | None = None, default: Any = dataclasses.MISSING):
-        """A key declared like ``DownloadBlock``'s key ``name`` (kind, default, checks), for the stream-mode
-        keys; ``help``/``default`` replace the block's where given."""
-        f = config_keys(DownloadBlock)[name]
-        m = f.metadata
-        checks = {k: v for k, v in m.items() if k not in ("help", "kind", "required")}
-        return key(
-            help or m["help"], m["kind"], f.default if default is dataclasses.MISSING else default, **checks
-        )
+        """A stream-mode key declared like ``DownloadBlock``'s key ``name`` (``key_like``)."""
+        return key_like(config_keys(DownloadBlock)[name], help, default)
 
     input_dirs: list[Path] | None = key(
         "Light curves: folders (searched recursively), files or glob patterns; ~ and .fits.gz accepted "
@@ -825,7 +908,6 @@ class ScoreConfig:
     output_dir: Path = key(
         "Directory for the score CSVs (created when missing)", "path", required=True, exists="outdir"
     )
-    max_workers: int = max_workers_key()
     use_p3: bool = key("Score with the P3 model", "bool", False)
     use_p5: bool = key("Score with the P5 model", "bool", False)
     use_p9: bool = key("Score with the P9 model", "bool", False)
@@ -844,12 +926,6 @@ class ScoreConfig:
     save_features: bool = key(
         "Also save the clara-4000 feature matrix for reuse by sim and train", "bool", False
     )
-    flux_column: str = flux_column_key()
-    quality_bitmask: str = quality_bitmask_key()
-    bin_20s_to_2min: bool = bin_20s_key()
-    batch_size: int = batch_size_key(64)
-    executor: str = executor_key()
-    scheduler_address: str | None = scheduler_address_key()
     # stream mode: score straight from MAST's download script
     tesscurl_script: Path | None = key(
         "Stream mode: a MAST download script (tesscurl_sector_<N>_lc.sh) whose files are downloaded, "
@@ -888,19 +964,8 @@ class ScoreConfig:
         "Stream mode: concurrent downloads in the whole run, shared by the worker processes (at least one "
         "each)",
     )
-    connect_timeout: float = _download_key("connect_timeout")
-    read_timeout: float = _download_key("read_timeout")
-    max_retries: int = _download_key("max_retries")
-    backoff_seconds: float = _download_key("backoff_seconds")
-    max_backoff_seconds: float = _download_key("max_backoff_seconds")
-    file_deadline_seconds: float = _download_key("file_deadline_seconds")
-    min_rate_bytes_per_second: float = _download_key("min_rate_bytes_per_second")
-    min_rate_seconds: float = _download_key("min_rate_seconds")
-    max_requests_per_second: float | None = _download_key(
-        "max_requests_per_second",
-        "Stream mode: most requests started per second to one host by the whole run (each of P worker "
-        "processes gets 1/P; null: no limit beyond num_threads)",
-    )
+    # then (with_keys) each file's timeouts, retries and rate limits as download's, the read options and
+    # the execution keys
 
     @property
     def stream(self) -> bool:
@@ -928,20 +993,7 @@ class ScoreConfig:
             max_downloads=self.max_downloads if self.max_downloads is not None else 1 << 62,
             num_threads=self.num_threads,
             base_url=self.base_url,
-            **{
-                name: getattr(self, name)
-                for name in (
-                    "connect_timeout",
-                    "read_timeout",
-                    "max_retries",
-                    "backoff_seconds",
-                    "max_backoff_seconds",
-                    "file_deadline_seconds",
-                    "min_rate_bytes_per_second",
-                    "min_rate_seconds",
-                    "max_requests_per_second",
-                )
-            },
+            **{name: getattr(self, name) for name in FETCH_OPTION_KEYS},
         )
 
     def check(self) -> str | None:
@@ -982,15 +1034,11 @@ class ScoreConfig:
 
 
 @dataclass
+@with_keys(read_option_keys(), execution_keys(batch_size=64))
 class SimConfig:
     """Config of ``sim`` (the seed's cosine_similarity_config.json)."""
 
-    fits_dir: Path = key(
-        "Directory of the candidates' FITS files (sub-folders are searched too)",
-        "path",
-        required=True,
-        exists="dir",
-    )
+    fits_dir: Path = candidates_fits_dir_key()
     input_df_path: Path = key(
         "Candidate table: the WRSS CSV written by score", "path", required=True, exists="file"
     )
@@ -1018,7 +1066,6 @@ class SimConfig:
     simbad_labelled_pca_features_path: Path = key(
         "Reference CSV (0..N-1, label, filename)", "path", required=True, exists="file"
     )
-    max_workers: int = max_workers_key()
     trust_pickles: bool = key(
         "Load a .pkl PCA whose sha256 is not a known CLARA release (runs its code!)", "bool", False
     )
@@ -1030,12 +1077,6 @@ class SimConfig:
         None,
         exists="path",
     )
-    flux_column: str = flux_column_key()
-    quality_bitmask: str = quality_bitmask_key()
-    bin_20s_to_2min: bool = bin_20s_key()
-    batch_size: int = batch_size_key(64)
-    executor: str = executor_key()
-    scheduler_address: str | None = scheduler_address_key()
     # issue 13: known objects named (off by default: the output is then CLARA's, byte for byte)
     toi_catalogue: str | None = toi_catalogue_key()
     same_star: bool = key(
@@ -1120,6 +1161,7 @@ DEFAULT_COMPONENTS = 50
 
 
 @dataclass
+@with_keys(read_option_keys(), execution_keys(batch_size=64))
 class ReferenceConfig:
     """Config of ``reference``: labelled light curves → PCA model + reference CSV for ``sim``."""
 
@@ -1153,13 +1195,6 @@ class ReferenceConfig:
     features_path: Path | None = key(
         "Feature directory written by score (save_features) to reuse", "path", None, exists="dir"
     )
-    flux_column: str = flux_column_key()
-    quality_bitmask: str = quality_bitmask_key()
-    bin_20s_to_2min: bool = bin_20s_key()
-    max_workers: int = max_workers_key()
-    batch_size: int = batch_size_key(64)
-    executor: str = executor_key()
-    scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
         problem = check_read_keys(self)
@@ -1325,6 +1360,9 @@ def parse_alphas(text: str) -> list[float]:
 
 
 @dataclass
+@with_keys(
+    execution_keys(batch_size=32, workers_help="Number of worker processes (features) and forest jobs")
+)
 class TrainConfig:
     """Config of ``train``."""
 
@@ -1375,10 +1413,6 @@ class TrainConfig:
         None,
         exists="input",
     )
-    max_workers: int = max_workers_key("Number of worker processes (features) and forest jobs")
-    batch_size: int = batch_size_key(32)
-    executor: str = executor_key()
-    scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
         try:
@@ -1458,6 +1492,7 @@ def grid_cells(grid: dict[str, list[float]]) -> list[tuple[float, float, float]]
 
 
 @dataclass
+@with_keys(execution_keys(batch_size=2, batch_help="Hosts per task sent to a worker"))
 class EvaluateConfig:
     """Config of ``evaluate``."""
 
@@ -1488,10 +1523,6 @@ class EvaluateConfig:
     trust_pickles: bool = key(
         "Load .pkl models whose sha256 is not a known CLARA release (runs their code!)", "bool", False
     )
-    max_workers: int = max_workers_key()
-    batch_size: int = batch_size_key(2, "Hosts per task sent to a worker")
-    executor: str = executor_key()
-    scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
         try:
@@ -1598,13 +1629,8 @@ class ReportConfig:
     )
     max_rows_per_group: int = key("Similarity matches listed per label group", "int", 100, minimum=1)
     title: str = key("Title of the report page", "str", "clara report")
-    max_workers: int = key(
-        "Processes drawing the thumbnails (and the vetting of the top candidates)",
-        "int",
-        2,
-        minimum=1,
-        maximum=MAX_WORKERS,
-        maximum_why=MAX_WORKERS_WHY,
+    max_workers: int = max_workers_key(
+        "Processes drawing the thumbnails (and the vetting of the top candidates)", 2
     )
     # issue 13: a vetting page per top candidate
     vetting: bool = key(
@@ -1644,15 +1670,11 @@ MAP_METHODS = ("auto", "pca", "tsne", "none")
 
 
 @dataclass
+@with_keys(read_option_keys(), execution_keys(batch_size=16))
 class FeaturesConfig:
     """Config of ``features`` (CLARA's feature_extraction_config.json)."""
 
-    fits_dir: Path = key(
-        "Directory of the candidates' FITS files (sub-folders are searched too)",
-        "path",
-        required=True,
-        exists="dir",
-    )
+    fits_dir: Path = candidates_fits_dir_key()
     input_df_path: Path = key(
         "Candidate table (e.g. the WRSS CSV written by score) with a column of file names",
         "path",
@@ -1709,13 +1731,6 @@ class FeaturesConfig:
         None,
         exists="path",
     )
-    flux_column: str = flux_column_key()
-    quality_bitmask: str = quality_bitmask_key()
-    bin_20s_to_2min: bool = bin_20s_key()
-    max_workers: int = max_workers_key()
-    batch_size: int = batch_size_key(16)
-    executor: str = executor_key()
-    scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
         problem = check_read_keys(self)
@@ -1897,6 +1912,7 @@ MAX_FOLD_BINS = 100_000
 
 
 @dataclass
+@with_keys(execution_keys(batch_size=16))
 class FoldConfig:
     """Config of ``fold`` (CLARA's phase_folding_config.json, plus period_method, toi_catalogue, executor)."""
 
@@ -1912,19 +1928,13 @@ class FoldConfig:
         required=True,
         exists="outdir",
     )
-    fits_dir: Path = key(
-        "Directory of the candidates' FITS files (sub-folders are searched too)",
-        "path",
-        required=True,
-        exists="dir",
-    )
+    fits_dir: Path = candidates_fits_dir_key()
     input_df_sql: str | None = key(
         "SQL over a table named input_df selecting the candidates, e.g. SELECT filename FROM input_df WHERE "
         "label_group = 'planet_like'; none = every row",
         "str",
         None,
     )
-    max_workers: int = max_workers_key()
     min_power_threshold: float = key(
         'Lomb–Scargle peak power below which "ls" skips a star (a failure row; CLARA\'s rule) and "auto" '
         "does not take the Lomb–Scargle period",
@@ -1973,9 +1983,6 @@ class FoldConfig:
         choices=FOLD_METHODS,
     )
     toi_catalogue: str | None = toi_catalogue_key()
-    batch_size: int = batch_size_key(16)
-    executor: str = executor_key()
-    scheduler_address: str | None = scheduler_address_key()
 
     def check(self) -> str | None:
         if not self.min_period_threshold < self.max_period_threshold:

@@ -24,12 +24,11 @@ import pandas as pd
 
 from clara_benchmark import products
 from clara_benchmark.config import (
-    MAX_DOWNLOAD_THREADS,
-    MAX_WORKERS,
-    MAX_WORKERS_WHY,
     ClaraError,
     ConfigError,
     key,
+    max_workers_key,
+    num_threads_key,
     seed_key,
 )
 from clara_benchmark.utils.io import atomic_write_text
@@ -91,22 +90,8 @@ class DemoConfig:
     top_n: int = key(
         "Top WRSS candidates checked against the truth and shown in the report", "int", 50, minimum=1
     )
-    max_workers: int = key(
-        "Worker processes for every stage",
-        "int",
-        2,
-        minimum=1,
-        maximum=MAX_WORKERS,
-        maximum_why=MAX_WORKERS_WHY,
-    )
-    num_threads: int = key(
-        "Download threads",
-        "int",
-        8,
-        minimum=1,
-        maximum=MAX_DOWNLOAD_THREADS,
-        maximum_why="clara's limit on concurrent downloads",
-    )
+    max_workers: int = max_workers_key("Worker processes for every stage", 2)
+    num_threads: int = num_threads_key("Download threads", 8)
 
     def check(self) -> str | None:
         if self.planet_fraction + self.binary_fraction > 0.5:

@@ -62,29 +62,71 @@ class FitsOpenError(OSError):
         super().__init__(reason)
 
 
-def _kind(mode: int) -> str:
+#: what a file that is not a regular file is, for messages, by its st_mode
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def not_regular_reason(mode: int, wanted: str = "FITS file") -> str:
+    """Why a file of st_mode ``mode`` is refused, for a message ("is a FIFO (named pipe), not a regular file");
+    a directory "is a directory, not a <wanted>"."""
     if stat.S_ISDIR(mode):
-        return "is a directory, not a FITS file"
-    if stat.S_ISFIFO(mode):
-        return "is a FIFO (named pipe), not a regular file"
-    if stat.S_ISSOCK(mode):
-        return "is a socket, not a regular file"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "is a device, not a regular file"
-    return "is not a regular file"
+        return f"is a directory, not a {wanted}"
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), None)
+    return f"is {kind}, not a regular file" if kind else "is not a regular file"
+
+
+class NotRegularFile(OSError):
+    """``open_regular`` found something other than a regular file there; ``mode`` is its st_mode."""
+
+    def __init__(self, mode: int):
+        super().__init__(not_regular_reason(mode))
+        self.mode = mode
+
+
+def open_regular(path: str | os.PathLike, follow_symlinks: bool = True) -> int:
+    """A read-only, blocking descriptor of the regular file at ``path``: clara's one way to open a file it
+    will read whole (FITS files, configs), so that nothing named ``*.fits`` or given as ``--config`` can
+    block or read forever.
+
+    The file is opened non-blocking (a FIFO would wait for a writer) and checked on the descriptor before
+    anything is read (so what is read is what was checked): a FIFO, a device such as ``/dev/zero``, a
+    socket or a directory is ``NotRegularFile``. With ``follow_symlinks`` False a symbolic link (the last
+    component) is refused (``OSError`` ELOOP). Other errors are ``os.open``'s (``FileNotFoundError``, ...;
+    ``ValueError`` for a NUL in the name).
+    """
+    flags = os.O_RDONLY
+    for name in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC", "O_BINARY"):
+        flags |= getattr(os, name, 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(st.st_mode)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def open_regular_file(path: str | os.PathLike, follow_symlinks: bool = True) -> int:
-    """A read-only descriptor of the regular file at ``path``; ``FitsOpenError`` for anything else.
+    """``open_regular`` with every refusal a ``FitsOpenError`` whose reason fits a failures row.
 
     Never blocks: a FIFO is opened non-blocking and refused. With ``follow_symlinks`` False a symbolic
     link (the last component) is refused instead of followed.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    if not follow_symlinks:
-        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(path, flags)
+        return open_regular(path, follow_symlinks)
+    except NotRegularFile as exc:
+        raise FitsOpenError(not_regular_reason(exc.mode)) from None
     except FileNotFoundError:
         reason = "file does not exist"
         with contextlib.suppress(OSError):
@@ -98,16 +140,6 @@ def open_regular_file(path: str | os.PathLike, follow_symlinks: bool = True) -> 
         if exc.errno == errno.ENXIO:  # a socket, or a FIFO with no writer on some systems
             raise FitsOpenError("is not a regular file") from None
         raise FitsOpenError(f"cannot open file: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise FitsOpenError(_kind(st.st_mode))
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def precheck(head: bytes, size: int) -> None:

@@ -65,25 +65,21 @@ from clara_benchmark.exceptions import ClaraError, DownloadError, LightCurveErro
 from clara_benchmark.extract import features_of
 from clara_benchmark.lightcurve import ReadOptions
 from clara_benchmark.pipeline import Batch, apply_batch, batched
-from clara_benchmark.tess_spoc_download.fetch import (
-    ALREADY_PRESENT,
-    DOWNLOADED,
-    FAILED,
-    Fetcher,
-    FetchOptions,
-    FileResult,
-    Interrupted,
-)
+from clara_benchmark.tess_spoc_download.fetch import FAILED, Fetcher, FetchOptions, FileResult, Interrupted
 from clara_benchmark.tess_spoc_download.run import (
     MANIFEST_COLUMNS,
+    ON_DISK,
     BlockError,
+    counts_text,
     ensure_script,
+    fetch_one,
     fetch_options,
     manifest_path,
     manifest_row,
     outcome_line,
     read_manifest,
     sector_lock,
+    verified_sha256,
     write_manifest,
 )
 from clara_benchmark.tess_spoc_download.script import ParsedScript, read_script
@@ -200,17 +196,8 @@ def _downloader() -> tuple[Fetcher, ThreadPoolExecutor]:
 
 
 def _fetch(fetcher: Fetcher, item: StreamItem) -> tuple[FileResult, float]:
-    """One file as ``download`` fetches it; a bug costs this file, not the batch."""
-    started = time.perf_counter()
-    try:
-        result = fetcher.fetch_file(item.url, item.path, item.known_sha256)
-    except Interrupted:
-        raise
-    except Exception as exc:
-        if fetcher.stop.is_set():
-            raise Interrupted() from None
-        result = FileResult(item.filename, FAILED, error=f"internal error: {type(exc).__name__}: {exc}")
-    return result, time.perf_counter() - started
+    """One file as ``download`` fetches it; a bug costs this file, not the batch (its traceback is a note)."""
+    return fetch_one(fetcher, item.filename, item.url, item.path, item.known_sha256, _note)
 
 
 def _load_when_downloaded(futures: dict, options: ReadOptions, item: StreamItem):
@@ -493,11 +480,7 @@ def _open_record(config, ctx, models, plan: StreamPlan, work) -> StreamRecord:
 
 
 def _items(plan: StreamPlan, record: StreamRecord, done: set[str]) -> list[StreamItem]:
-    known = {
-        n: r["sha256"]
-        for n, r in record.rows.items()
-        if r.get("status") in (DOWNLOADED, ALREADY_PRESENT) and r.get("sha256")
-    }
+    known = verified_sha256(record.rows)
     return [
         StreamItem(e.filename, e.url, str(plan.sector_dir / e.filename), known.get(e.filename))
         for e in plan.todo.entries
@@ -700,7 +683,7 @@ def disk_use(record: StreamRecord, files: SectorFiles, names: list[str]) -> dict
     verified = kept = n_kept = 0
     for name in names:
         row = record.rows.get(name, {})
-        if row.get("status") not in (DOWNLOADED, ALREADY_PRESENT):
+        if row.get("status") not in ON_DISK:
             continue
         size = int(row.get("bytes") or 0)
         verified += size
@@ -720,9 +703,8 @@ def _summary(ctx, plan, record, files, merger, finished) -> None:
     use = disk_use(record, files, finished)
     elapsed = max(time.perf_counter() - merger.started, 1e-9)
     ctx.log.main(
-        f"score (stream): sector {plan.sector}: {len(finished)} files: {statuses.count(DOWNLOADED)} "
-        f"downloaded, {statuses.count(ALREADY_PRESENT)} already present, {statuses.count(FAILED)} failed to "
-        f"download, {len(plan.todo.errors)} script lines refused; {len(record.scored)} scored, "
+        f"score (stream): sector {plan.sector}: {len(finished)} files: {counts_text(statuses)} to download, "
+        f"{len(plan.todo.errors)} script lines refused; {len(record.scored)} scored, "
         f"{len(record.failed)} failed; {merger.received / 1e6:.1f} MB received in {elapsed:.1f} s by "
         f"{len(merger.workers)} worker process(es); manifest {plan.manifest}"
     )

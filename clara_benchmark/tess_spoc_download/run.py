@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clara_benchmark.config import DownloadBlock
+from clara_benchmark.config import FETCH_OPTION_KEYS, DownloadBlock
 from clara_benchmark.tess_spoc_download.fetch import (
     ALREADY_PRESENT,
     DOWNLOADED,
@@ -39,6 +39,8 @@ from clara_benchmark.utils.logs import DATE_FORMAT, LINE_FORMAT, LOG
 MANIFEST_COLUMNS = ("filename", "tic_id", "status", "bytes", "sha256", "attempts", "error")
 LOCK_NAME = ".clara-download.lock"
 CONSOLE_FAILURES = 20  # failed files (and refused lines) echoed to the console per block; all are in the log
+#: manifest statuses of a file verified on disk
+ON_DISK = (DOWNLOADED, ALREADY_PRESENT)
 
 try:  # one writer per sector directory (POSIX); elsewhere the lock is skipped
     import fcntl
@@ -55,17 +57,31 @@ def manifest_path(sector_dir: Path, sector: int) -> Path:
 
 
 def fetch_options(block: DownloadBlock) -> FetchOptions:
-    return FetchOptions(
-        connect_timeout=block.connect_timeout,
-        read_timeout=block.read_timeout,
-        max_retries=block.max_retries,
-        backoff_seconds=block.backoff_seconds,
-        max_backoff_seconds=block.max_backoff_seconds,
-        file_deadline_seconds=block.file_deadline_seconds,
-        min_rate_bytes_per_second=block.min_rate_bytes_per_second,
-        min_rate_seconds=block.min_rate_seconds,
-        max_requests_per_second=block.max_requests_per_second,
-    )
+    """The block's fetch keys (``config.FETCH_OPTION_KEYS``: timeouts, retries, rate limits)."""
+    return FetchOptions(**{name: getattr(block, name) for name in FETCH_OPTION_KEYS})
+
+
+def fetch_one(
+    fetcher: Fetcher, filename: str, url: str, dest: str | os.PathLike, known_sha256: str | None, detail=None
+) -> tuple[FileResult, float]:
+    """One file fetched (``Fetcher.fetch_file``) and the seconds it took; shared by download and score's
+    stream mode.
+
+    A bug costs this file, not the run: it becomes a failed result, its traceback goes to ``detail`` (a log
+    function) when given. When the fetcher is stopping, ``Interrupted`` instead.
+    """
+    start = time.perf_counter()
+    try:
+        result = fetcher.fetch_file(url, dest, known_sha256)
+    except Interrupted:
+        raise
+    except Exception as exc:
+        if fetcher.stop.is_set():
+            raise Interrupted() from None
+        if detail is not None:
+            detail(f"{filename}: internal error, traceback follows\n{traceback.format_exc()}")
+        result = FileResult(filename, FAILED, error=f"internal error: {type(exc).__name__}: {exc}")
+    return result, time.perf_counter() - start
 
 
 # ------------------------------------------------------------------------------------------------ logging
@@ -185,6 +201,20 @@ def write_manifest(path: Path, rows: dict[str, dict], order: dict[str, int]) -> 
     atomic_write_text(path, buf.getvalue())
 
 
+def verified_sha256(rows: dict[str, dict]) -> dict[str, str]:
+    """The sha256 of each file that manifest ``rows`` record as verified on disk, for ``fetch_file`` to
+    check a file already there against."""
+    return {n: r["sha256"] for n, r in rows.items() if r.get("status") in ON_DISK and r.get("sha256")}
+
+
+def counts_text(statuses: list[str]) -> str:
+    """How many files of each status, as the summary lines say it: "3 downloaded, 1 already present, 0 failed"."""
+    return (
+        f"{statuses.count(DOWNLOADED)} downloaded, {statuses.count(ALREADY_PRESENT)} already present, "
+        f"{statuses.count(FAILED)} failed"
+    )
+
+
 def manifest_row(result: FileResult, tic_id: int | None) -> dict:
     return {
         "filename": result.filename,
@@ -249,6 +279,9 @@ class BlockSummary:
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
+
+    def counts(self) -> str:
+        return counts_text([r.status for r in self.results])
 
     @property
     def ok(self) -> bool:
@@ -316,27 +349,14 @@ def _download_all(block, ctx, log, fetcher, parsed, todo, sector_dir, summary) -
     rows = read_manifest(manifest)
     order = {e.filename: e.index for e in parsed.entries}
     tic = {e.filename: e.tic_id for e in todo.entries}
-    known = {
-        n: r["sha256"]
-        for n, r in rows.items()
-        if r["status"] in (DOWNLOADED, ALREADY_PRESENT) and r["sha256"]
-    }
+    known = verified_sha256(rows)
     bar = ctx.progress(total=len(todo.entries), desc=f"sector {sector}", unit="file")
     received = 0
     t0 = time.perf_counter()
 
     def one(entry) -> tuple[FileResult, float]:
-        start = time.perf_counter()
-        try:
-            result = fetcher.fetch_file(entry.url, sector_dir / entry.filename, known.get(entry.filename))
-        except Interrupted:
-            raise
-        except Exception as exc:  # a bug must cost one file, not the sector
-            if fetcher.stop.is_set():
-                raise Interrupted() from None
-            log.detail(f"{entry.filename}: internal error, traceback follows\n{traceback.format_exc()}")
-            result = FileResult(entry.filename, FAILED, error=f"internal error: {type(exc).__name__}: {exc}")
-        return result, time.perf_counter() - start
+        dest = sector_dir / entry.filename
+        return fetch_one(fetcher, entry.filename, entry.url, dest, known.get(entry.filename), log.detail)
 
     def record(fut: Future) -> None:
         nonlocal received
@@ -391,9 +411,8 @@ def _download_all(block, ctx, log, fetcher, parsed, todo, sector_dir, summary) -
 
 def _stopped_line(sector: int, summary: BlockSummary, total: int, manifest: Path) -> str:
     return (
-        f"sector {sector}: stopped after {len(summary.results)} of {total} files "
-        f"({summary.count(DOWNLOADED)} downloaded, {summary.count(ALREADY_PRESENT)} already present, "
-        f"{summary.count(FAILED)} failed); rerun the same command to continue; manifest {manifest}"
+        f"sector {sector}: stopped after {len(summary.results)} of {total} files ({summary.counts()}); "
+        f"rerun the same command to continue; manifest {manifest}"
     )
 
 
@@ -401,9 +420,7 @@ def _done_line(sector: int, summary: BlockSummary, received: int, seconds: float
     elapsed = max(seconds, 1e-9)
     n = len(summary.results)
     return (
-        f"sector {sector}: {n} files: {summary.count(DOWNLOADED)} downloaded, "
-        f"{summary.count(ALREADY_PRESENT)} already present, {summary.count(FAILED)} failed, "
-        f"{summary.refused_lines} script lines refused; {received / 1e6:.1f} MB received in {elapsed:.1f} s "
+        f"sector {sector}: {n} files: {summary.counts()}, {summary.refused_lines} script lines refused; {received / 1e6:.1f} MB received in {elapsed:.1f} s "
         f"({n / elapsed:.1f} files/s, {received / 1e6 / elapsed:.1f} MB/s); manifest {manifest}"
     )
 
