@@ -56,6 +56,19 @@ def real_copies(tmp_path, tess_dir) -> Path:
     return out
 
 
+def altered_copy(published: Path, folder: Path) -> Path:
+    """A copy of a published pickle in ``folder``, one byte longer: no longer a file CLARA released."""
+    from clara_benchmark.modelio import KNOWN_PICKLES
+    from clara_benchmark.utils.io import sha256_file
+
+    copy = folder / published.name
+    shutil.copy(published, copy)
+    with open(copy, "ab") as fh:
+        fh.write(b"\0")
+    assert sha256_file(copy) not in KNOWN_PICKLES
+    return copy
+
+
 def cli_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
