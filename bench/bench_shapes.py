@@ -221,11 +221,10 @@ def _warm_up(path):
     clara_phase_fold(path)
 
 
-def bench_features(args) -> None:
-
+def _real_files_with_pdcsap() -> list[Path]:
+    """The shared real files that clara reads (those with a PDCSAP_FLUX column), in name order."""
     from clara_benchmark.lightcurve import read_lightcurve
 
-    warnings.simplefilter("ignore")
     files = []
     for path in sorted(TESS_REAL.glob("*/*.fits")):
         try:
@@ -233,6 +232,12 @@ def bench_features(args) -> None:
         except ValueError:
             continue
         files.append(path)
+    return files
+
+
+def bench_features(args) -> None:
+    warnings.simplefilter("ignore")
+    files = _real_files_with_pdcsap()
     files = files[: args.files] if args.files else files
     _warm_up(TESS_REAL / "notch-locor" / "tess2018206045859-s0001-0000000410214986-0120-s_lc.fits")
     rows = []
@@ -402,17 +407,9 @@ def _command_inputs(root: Path, copies: int):
 
     import pandas as pd
 
-    from clara_benchmark.lightcurve import read_lightcurve
-
     fits = root / "fits"
     fits.mkdir(parents=True)
-    unique = []
-    for path in sorted(TESS_REAL.glob("*/*.fits")):
-        try:
-            read_lightcurve(path)
-        except ValueError:
-            continue
-        unique.append(path)
+    unique = _real_files_with_pdcsap()
     names = []
     for k in range(copies):
         for path in unique:

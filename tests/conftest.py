@@ -1,5 +1,6 @@
 """Shared fixtures: where the real data lives, and how to run the CLI the way users do (``cli``: through
-``cli.main`` in the test's process; ``cli_process``: a subprocess)."""
+``cli.main`` in the test's process; ``cli_process``: a subprocess; ``spawn_cli``: a process not waited for,
+to signal or kill)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,19 @@ def real_copies(tmp_path, tess_dir) -> Path:
     return out
 
 
+def altered_copy(published: Path, folder: Path) -> Path:
+    """A copy of a published pickle in ``folder``, one byte longer: no longer a file CLARA released."""
+    from clara_benchmark.modelio import KNOWN_PICKLES
+    from clara_benchmark.utils.io import sha256_file
+
+    copy = folder / published.name
+    shutil.copy(published, copy)
+    with open(copy, "ab") as fh:
+        fh.write(b"\0")
+    assert sha256_file(copy) not in KNOWN_PICKLES
+    return copy
+
+
 def cli_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -74,6 +88,28 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, input: st
         timeout=timeout,
         input=input,
     )
+
+
+def spawn_cli(*args: str, **popen) -> subprocess.Popen:
+    """Start ``python -m clara_benchmark.cli ARGS`` as a process of its own and do not wait (tests that
+    signal or kill it); stdout and stderr are piped as text unless ``popen`` says otherwise."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "clara_benchmark.cli", *map(str, args)],
+        env=cli_env(),
+        **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen},
+    )
+
+
+def wait_for(predicate, timeout: float, poll: float = 0.05) -> bool:
+    """Whether ``predicate()`` comes true within ``timeout`` seconds, asking every ``poll`` seconds."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(poll)
+    return False
 
 
 def run_cli_here(*args: str, cwd: Path | None = None, timeout: float = 300, input: str | None = None):

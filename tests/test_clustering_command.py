@@ -53,6 +53,14 @@ def run_clustering(tmp_path, **keys) -> dict:
     return record
 
 
+def run_on_shapes(shapes, tmp_path, matrix: str, **keys) -> dict:
+    """``run_clustering`` on the synthetic set's ``matrix`` (depths.npy or dtw.npy) with its names."""
+    root = shapes["root"]
+    return run_clustering(
+        tmp_path, features_path=str(root / matrix), filenames_path=str(root / "names.txt"), **keys
+    )
+
+
 def results(record: dict, algo: str) -> pd.DataFrame:
     return pd.read_csv(record["dir"] / record["algorithms"][algo]["results"], dtype={"filename": str})
 
@@ -60,10 +68,10 @@ def results(record: dict, algo: str) -> pd.DataFrame:
 @pytest.mark.parametrize(("algo", "bound"), [("kmeans", 0.85), ("gmm", 0.9)])
 def test_known_answer_through_the_command(shapes, tmp_path, algo, bound):
     root = shapes["root"]
-    record = run_clustering(
+    record = run_on_shapes(
+        shapes,
         tmp_path,
-        features_path=str(root / "depths.npy"),
-        filenames_path=str(root / "names.txt"),
+        "depths.npy",
         cluster_algorithm=algo,
         is_distance_matrix="false",  # CLARA's string booleans
         preprocessing="standard",
@@ -92,11 +100,10 @@ def test_known_answer_through_the_command(shapes, tmp_path, algo, bound):
 
 
 def test_dtw_distances_with_hdbscan(shapes, tmp_path):
-    root = shapes["root"]
-    record = run_clustering(
+    record = run_on_shapes(
+        shapes,
         tmp_path,
-        features_path=str(root / "dtw.npy"),
-        filenames_path=str(root / "names.txt"),
+        "dtw.npy",
         cluster_algorithm="hdbscan",
         is_distance_matrix="true",
         min_cluster_size=5,
@@ -110,12 +117,11 @@ def test_dtw_distances_with_hdbscan(shapes, tmp_path):
 
 
 def test_compare_mode(shapes, tmp_path):
-    root = shapes["root"]
     params = {"n_clusters": 3, "n_components": 3, "min_cluster_size": 5, "eps": 0.3}
-    record = run_clustering(
+    record = run_on_shapes(
+        shapes,
         tmp_path,
-        features_path=str(root / "depths.npy"),
-        filenames_path=str(root / "names.txt"),
+        "depths.npy",
         cluster_algorithm="compare",
         **params,
     )
@@ -134,11 +140,10 @@ def test_compare_mode(shapes, tmp_path):
 
 
 def test_compare_on_a_distance_matrix_skips_the_others(shapes, tmp_path):
-    root = shapes["root"]
-    record = run_clustering(
+    record = run_on_shapes(
+        shapes,
         tmp_path,
-        features_path=str(root / "dtw.npy"),
-        filenames_path=str(root / "names.txt"),
+        "dtw.npy",
         cluster_algorithm="compare",
         is_distance_matrix=True,
         algorithms=["kmeans", "hdbscan"],

@@ -21,16 +21,7 @@ from clara_benchmark.tess_spoc_download.localserver import relabelled_copy
 from clara_benchmark.tess_spoc_download.run import LOCK_NAME
 from clara_benchmark.tess_spoc_download.verify import verify_lightcurve_file
 from conftest import REAL_LIGHTCURVES, cli_env
-from download_helpers import (
-    FAST,
-    SECTOR,
-    curl_lines,
-    manifest,
-    run_download,
-    sha,
-    spoc_name,
-    write_script,
-)
+from download_helpers import FAST, SECTOR, curl_lines, manifest, run_download, sha, spoc_name, write_script
 
 
 def tree(folder: Path) -> set[Path]:

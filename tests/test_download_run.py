@@ -7,7 +7,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from clara_benchmark.tess_spoc_download.fetch import FetchOptions, backoff_delay, parse_retry_after
 from clara_benchmark.tess_spoc_download.run import LOCK_NAME
-from conftest import cli_env
+from conftest import cli_env, spawn_cli, wait_for
 from download_helpers import (
     FAST,
     SECTOR,
@@ -295,31 +294,7 @@ def test_second_writer_on_a_sector_is_refused(tmp_path, served, server):
 def _spawn(tmp_path: Path, cfg: dict) -> subprocess.Popen:
     path = tmp_path / "spawn.json"
     path.write_text(json.dumps({str(SECTOR): cfg}))
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "clara_benchmark.cli",
-            "download",
-            "--config",
-            str(path),
-            "--log_dir",
-            str(tmp_path / "logs"),
-        ],
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_for(predicate, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+    return spawn_cli("download", "--config", path, "--log_dir", tmp_path / "logs")
 
 
 def _kill_setup(tmp_path, served, server):
@@ -367,7 +342,7 @@ def test_sigkill_mid_run_then_rerun_completes(tmp_path, served, server):
     root, names, cfg, out, mid_run = _kill_setup(tmp_path, served, server)
     proc = _spawn(tmp_path, cfg)
     try:
-        assert _wait_for(mid_run), proc.communicate(timeout=5)
+        assert wait_for(mid_run, 20.0, poll=0.02), proc.communicate(timeout=5)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -381,7 +356,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_part_files(tmp_path, served, server):
     root, names, cfg, out, mid_run = _kill_setup(tmp_path, served, server)
     proc = _spawn(tmp_path, cfg)
     try:
-        assert _wait_for(mid_run), proc.communicate(timeout=5)
+        assert wait_for(mid_run, 20.0, poll=0.02), proc.communicate(timeout=5)
         parts = {p.name: p.stat().st_size for p in out.glob("*.part")}
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)  # well before the 20 s read timeout: abort() unblocks reads

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import pytest
 
 from clara_benchmark import cli
-from conftest import cli_env
+from conftest import cli_env, spawn_cli
 from conftest import run_cli_here as run_cli  # cli.main in this process; run_limited for a process of its own
 
 POSIX = os.name == "posix"
@@ -588,14 +588,8 @@ def test_ctrl_c_during_demo_exits_130(tmp_path):
     out = tmp_path / "demo"
     args = ["demo", "--output_dir", out, "--n_stars", "20", "--n_cadences", "1000"]
     args += ["--synthetic_curves", "10", "--max_workers", "2"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "clara_benchmark.cli", *map(str, args)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(),
-        start_new_session=True,  # its own process group: the terminal's Ctrl-C reaches the workers too
-    )
+    # its own process group: the terminal's Ctrl-C reaches the workers too
+    proc = spawn_cli(*args, stdout=subprocess.DEVNULL, start_new_session=True)
     try:
         main_log = out / "logs" / "main.log"
         deadline = time.monotonic() + 120

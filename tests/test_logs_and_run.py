@@ -11,42 +11,23 @@ LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \[(MAIN|SYSTEM|ERROR|LO
 
 
 @pytest.fixture
-def fake_score(monkeypatch, tmp_path):
+def fake_score(monkeypatch, tmp_path, score_cfg):
+    """score's config file, with score's runner replaced by pool_helpers.fake_score."""
     monkeypatch.setitem(
         cli.COMMANDS, "score", dataclasses.replace(cli.COMMANDS["score"], runner="pool_helpers:fake_score")
     )
-    (tmp_path / "fits").mkdir()
-    model = tmp_path / "p3.skops"
-    model.write_bytes(b"x")
     cfg = tmp_path / "score.json"
-    cfg.write_text(
-        json.dumps(
-            {
-                "input_dirs": [str(tmp_path / "fits")],
-                "output_dir": str(tmp_path / "out"),
-                "use_p3": True,
-                "p3model_path": str(model),
-            }
-        )
-    )
+    cfg.write_text(json.dumps(score_cfg))
     return cfg
+
+
+def run_score(fake_score, logs, *options: str) -> int:
+    return cli.main(["score", "--config", str(fake_score), "--log_dir", str(logs), *options])
 
 
 def test_run_writes_header_logs_and_monitor(tmp_path, fake_score, capsys):
     logs = tmp_path / "logs" / "nested"  # created on demand
-    code = cli.main(
-        [
-            "score",
-            "--config",
-            str(fake_score),
-            "--meta_message",
-            "first try",
-            "--log_dir",
-            str(logs),
-            "--monitor_interval",
-            "0.1",
-        ]
-    )
+    code = run_score(fake_score, logs, "--meta_message", "first try", "--monitor_interval", "0.1")
     assert code == 0
     main_log = (logs / "main.log").read_text().splitlines()
     cmd_log = (logs / "anomaly_scoring.log").read_text().splitlines()
@@ -67,39 +48,19 @@ def test_run_writes_header_logs_and_monitor(tmp_path, fake_score, capsys):
 
 
 def test_unexpected_failure_is_one_line_with_traceback_in_log(tmp_path, fake_score, capsys):
-    code = cli.main(
-        ["score", "--config", str(fake_score), "--log_dir", str(tmp_path / "logs"), "--max_workers", "13"]
-    )
-    assert code == 1
+    assert run_score(fake_score, tmp_path / "logs", "--max_workers", "13") == 1
     err = capsys.readouterr().err
     assert "boom" in err and "Traceback" not in err
     assert "Traceback" in (tmp_path / "logs" / "anomaly_scoring.log").read_text()
 
 
-def test_quiet_keeps_errors_on_the_console(tmp_path, fake_score, capsys):
-    code = cli.main(
-        [
-            "score",
-            "--config",
-            str(fake_score),
-            "--log_dir",
-            str(tmp_path / "logs"),
-            "--quiet",
-            "--max_workers",
-            "7",
-        ]
-    )
-    assert code == 1
+@pytest.mark.parametrize("quiet", [False, True])
+def test_clara_error_is_exit_1_and_stays_on_the_console_when_quiet(tmp_path, fake_score, capsys, quiet):
+    options = ["--quiet"] if quiet else []
+    assert run_score(fake_score, tmp_path / "logs", *options, "--max_workers", "7") == 1
     err = capsys.readouterr().err
-    assert "a clear run-level problem" in err and "scoring 1 directories" not in err
-
-
-def test_clara_error_exit_code(tmp_path, fake_score, capsys):
-    code = cli.main(
-        ["score", "--config", str(fake_score), "--log_dir", str(tmp_path / "logs"), "--max_workers", "7"]
-    )
-    assert code == 1
-    assert "a clear run-level problem" in capsys.readouterr().err
+    assert "a clear run-level problem" in err
+    assert ("scoring 1 directories" in err) is not quiet  # --quiet drops the progress, not the error
 
 
 def test_unbuilt_command_says_so(tmp_path, monkeypatch, capsys):

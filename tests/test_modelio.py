@@ -10,6 +10,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from clara_benchmark.modelio import KNOWN_PICKLES, ModelFileError, load_model, save_model
 from clara_benchmark.utils.io import sha256_file
+from conftest import altered_copy
 
 P3 = "urf4_model_variant_n300_d23.75_c2_n50ppm.pkl"
 
@@ -39,11 +40,7 @@ def test_unknown_pickle_refused_unless_trusted(tmp_path):
 
 
 def test_tampered_published_pickle_refused(tmp_path, published_dir):
-    path = tmp_path / P3
-    shutil.copy(published_dir / P3, path)
-    with open(path, "ab") as fh:
-        fh.write(b"\0")
-    assert sha256_file(path) not in KNOWN_PICKLES
+    path = altered_copy(published_dir / P3, tmp_path)
     with pytest.raises(ModelFileError, match="refusing"):
         load_model(path)
 

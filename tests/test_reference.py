@@ -17,8 +17,9 @@ from clara_benchmark.cosine_similarity.reference import (
 )
 from clara_benchmark.features import clara4000
 from clara_benchmark.lightcurve import read_lightcurve
-from clara_benchmark.modelio import KNOWN_PICKLES, load_model
+from clara_benchmark.modelio import load_model
 from clara_benchmark.utils.io import sha256_file
+from conftest import altered_copy
 
 PCA_PKL = "pca_model_s2_toi_simbad_labelled.pkl"
 REF_CSV = "reduced_features_s2_toi_simbad_labelled.csv"
@@ -176,11 +177,7 @@ def test_published_reference_loads_under_trust_policy(published_dir):
 
 
 def test_altered_published_pca_refused_unless_trusted(tmp_path, published_dir):
-    copy = tmp_path / PCA_PKL
-    shutil.copy(published_dir / PCA_PKL, copy)
-    with open(copy, "ab") as fh:
-        fh.write(b"\0")
-    assert sha256_file(copy) not in KNOWN_PICKLES
+    copy = altered_copy(published_dir / PCA_PKL, tmp_path)
     with pytest.raises(ConfigError, match="refusing to load a pickle") as err:
         load_reference_set(copy, published_dir / REF_CSV)
     assert str(copy) in str(err.value)

@@ -164,9 +164,18 @@ def test_newest_file_of_each_kind_by_timestamp(tmp_path):
     assert I.newest(tmp_path / "absent", "scores") == {}
 
 
-@pytest.mark.parametrize(
-    "text, message",
-    [
+#: each kind of report input: the name it has in a run, and what reads it
+READERS = {
+    "scores": (
+        "anomaly_scores_p3_20240101_000000.csv",
+        lambda path: I.read_table(I.Found(path, "20240101_000000"), I.SCORE_COLUMNS, "P3 anomaly-score"),
+    ),
+    "recall": ("recall.csv", I.read_recall_grid),
+    "truth": ("truth.csv", I.read_truth),
+}
+#: malformed files of each kind: (text, what the error must say)
+MALFORMED = {
+    "scores": [
         ("", "empty file"),
         ("tic,file,score\n1,a.fits,0.1\n", "missing column(s) filename, anomaly_score"),
         (
@@ -177,12 +186,35 @@ def test_newest_file_of_each_kind_by_timestamp(tmp_path):
         ("tic,filename,anomaly_score\nx,a.fits,0.1\n", "line 2: column tic must be a number"),
         ('tic,filename,anomaly_score\n1,"a.fits,0.1\n', "not a readable CSV"),
     ],
+    "recall": [
+        ("a,b\n1,2\n", "need a depth column, a period column and a recall"),
+        ("depth,period,recall\n0.01,2,1.5\n", "must lie in [0, 1]"),
+        ("depth,period,recovered\n0.01,2,maybe\n", "line 2: column recovered must be true/false"),
+        ("", "empty file"),
+    ],
+    "truth": [
+        ("", "empty file"),
+        ("filename,label\na.fits,Pl\n", "not a truth CSV: need a class column and a filename or tic_id"),
+        ("filename,class\n", "has a header but no stars"),
+        ("filename,class\na.fits,planet\nb.fits,\n", "line 3: empty class"),
+        ("tic_id,class\n12,planet\n1.5,quiet\n", "line 3: tic_id must be a positive whole number"),
+        ("filename,class\nd/a.fits,planet\na.fits,quiet\n", "filename a.fits appears on lines 2, 3"),
+        ("tic_id,class\n7,planet\n7,quiet\n", "tic_id 7 has conflicting classes ['planet', 'quiet']"),
+        ("filename,class,depth_ppm\na.fits,planet,deep\n", "line 2: column depth_ppm must be a finite"),
+        ('filename,class\n"a.fits,planet\n', "not a readable CSV"),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "kind, text, message", [(kind, *case) for kind, cases in MALFORMED.items() for case in cases]
 )
-def test_malformed_score_csv_names_the_file(tmp_path, text, message):
-    path = write(tmp_path / "anomaly_scores_p3_20240101_000000.csv", text)
+def test_malformed_input_csv_names_the_file(tmp_path, kind, text, message):
+    name, read = READERS[kind]
+    path = write(tmp_path / name, text)
     with pytest.raises(I.ReportInputError) as err:
-        I.read_table(I.Found(path, "20240101_000000"), I.SCORE_COLUMNS, "P3 anomaly-score")
-    assert str(path) in str(err.value) and message in str(err.value)
+        read(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
 
 
 def test_clara_none_rows_are_dropped_and_counted(tmp_path):
@@ -297,22 +329,6 @@ def test_recall_grid_from_per_injection_rows(tmp_path):
     g = grid.grids[""]
     assert g.loc[0.001, 2] == pytest.approx(1 / 3) and g.loc[0.01, 2] == 1 and g.loc[0.001, 5] == 0
     assert any("duration_h" in n for n in grid.notes)
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("a,b\n1,2\n", "need a depth column, a period column and a recall"),
-        ("depth,period,recall\n0.01,2,1.5\n", "must lie in [0, 1]"),
-        ("depth,period,recovered\n0.01,2,maybe\n", "line 2: column recovered must be true/false"),
-        ("", "empty file"),
-    ],
-)
-def test_bad_recall_csv_names_the_file(tmp_path, text, message):
-    path = write(tmp_path / "recall.csv", text)
-    with pytest.raises(I.ReportInputError) as err:
-        I.read_recall_grid(path)
-    assert str(path) in str(err.value) and message in str(err.value)
 
 
 def test_runs_are_read_from_a_real_main_log(run_dir):
@@ -777,27 +793,6 @@ def test_truth_that_matches_nothing_is_a_note(run_dir, tmp_path):
     tables = tables_of(page)
     assert "true class" not in tables["candidates-table"][0] and "truth-classes" not in tables
     assert 'id="truth"' in page and "planets in top" not in page
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("", "empty file"),
-        ("filename,label\na.fits,Pl\n", "not a truth CSV: need a class column and a filename or tic_id"),
-        ("filename,class\n", "has a header but no stars"),
-        ("filename,class\na.fits,planet\nb.fits,\n", "line 3: empty class"),
-        ("tic_id,class\n12,planet\n1.5,quiet\n", "line 3: tic_id must be a positive whole number"),
-        ("filename,class\nd/a.fits,planet\na.fits,quiet\n", "filename a.fits appears on lines 2, 3"),
-        ("tic_id,class\n7,planet\n7,quiet\n", "tic_id 7 has conflicting classes ['planet', 'quiet']"),
-        ("filename,class,depth_ppm\na.fits,planet,deep\n", "line 2: column depth_ppm must be a finite"),
-        ('filename,class\n"a.fits,planet\n', "not a readable CSV"),
-    ],
-)
-def test_malformed_truth_csv_names_the_file(tmp_path, text, message):
-    path = write(tmp_path / "truth.csv", text)
-    with pytest.raises(I.ReportInputError) as err:
-        I.read_truth(path)
-    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
 
 
 def test_cli_malformed_truth_is_one_line_exit_1(tmp_path, cli, run_dir):

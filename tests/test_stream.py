@@ -11,7 +11,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from clara_benchmark import cli
 from clara_benchmark.config import ConfigError, ScoreConfig, build_config
 from clara_benchmark.featurestore import FeatureStore
 from clara_benchmark.tess_spoc_download.localserver import LocalServer
-from conftest import cli_env
+from conftest import spawn_cli, wait_for
 
 SECTOR = 3
 FAST = {"connect_timeout": 5.0, "read_timeout": 20.0, "max_retries": 2, "backoff_seconds": 0.01}
@@ -117,24 +116,7 @@ def run(command: str, tmp_path: Path, cfg: dict, name: str) -> int:
 def spawn(tmp_path: Path, cfg: dict, **popen) -> subprocess.Popen:
     path = tmp_path / "spawn.json"
     path.write_text(json.dumps(cfg))
-    argv = ["score", "--config", str(path), "--log_dir", str(tmp_path / "logs"), "--quiet"]
-    return subprocess.Popen(
-        [sys.executable, "-m", "clara_benchmark.cli", *argv],
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,
-    )
-
-
-def wait_for(predicate, timeout=60.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+    return spawn_cli("score", "--config", path, "--log_dir", tmp_path / "logs", "--quiet", **popen)
 
 
 def only(folder: Path, pattern: str) -> Path:
@@ -353,7 +335,7 @@ def test_kill_9_then_resume(tmp_path, sector, server):
     stars, cfg, results, sector_dir, mid_run = _interrupt_setup(tmp_path, sector, server)
     proc = spawn(tmp_path, cfg)
     try:
-        assert wait_for(mid_run), proc.communicate(timeout=5)
+        assert wait_for(mid_run, 60.0), proc.communicate(timeout=5)
         workers = psutil.Process(proc.pid).children(recursive=True)
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -369,7 +351,7 @@ def test_ctrl_c_stops_at_once_then_resume(tmp_path, sector, server):
     stars, cfg, results, sector_dir, mid_run = _interrupt_setup(tmp_path, sector, server)
     proc = spawn(tmp_path, cfg, start_new_session=True)  # its own group: Ctrl-C reaches the workers too
     try:
-        assert wait_for(mid_run), proc.communicate(timeout=5)
+        assert wait_for(mid_run, 60.0), proc.communicate(timeout=5)
         stopped = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=15)
@@ -388,7 +370,7 @@ def test_network_loss_then_resume(tmp_path, sector, server):
     stars, cfg, results, sector_dir, mid_run = _interrupt_setup(tmp_path, sector, server)
     proc = spawn(tmp_path, cfg)
     try:
-        assert wait_for(mid_run), proc.communicate(timeout=5)
+        assert wait_for(mid_run, 60.0), proc.communicate(timeout=5)
         server.stop()  # the archive goes away mid-run: transfers cut, connections refused
         _, err = proc.communicate(timeout=60)
     finally:
