@@ -34,7 +34,9 @@ import psutil
 
 from clara_benchmark.dask_executor import local_cluster
 from clara_benchmark.executors import DaskExecutor, LocalExecutor
-from clara_benchmark.extract import extract_batch, list_lightcurves
+from clara_benchmark.extract import features_of, stack_rows
+from clara_benchmark.inputs import find_lightcurves
+from clara_benchmark.pipeline import apply_batch
 
 
 def fft_power(time_days, y, frequencies):
@@ -66,7 +68,7 @@ def make_links(src: Path, dst: Path, n: int) -> list[Path]:
     for i in range(n):
         f = files[i % len(files)]
         os.symlink(f.resolve(), dst / f"{i:06d}_{f.name}")
-    return list_lightcurves([dst])
+    return find_lightcurves([dst]).files
 
 
 def cpu_seconds() -> float:
@@ -83,11 +85,21 @@ def cpu_seconds() -> float:
     return total
 
 
+def extraction_task(paths) -> tuple:
+    """One clara-4000 extraction task, as the pipeline gives a worker: (fn, items, batch_fn, load)."""
+    return (features_of, [str(p) for p in paths], stack_rows, None)
+
+
+def extract_batch(paths):
+    """clara-4000 of ``paths`` in this process (the worker's code path), as a ``pipeline.Batch``."""
+    return apply_batch(extraction_task(paths))
+
+
 def run(executor, paths, batch_size, initializer) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the whole process tree) to extract ``paths``."""
     cpu, start = cpu_seconds(), time.perf_counter()
-    tasks = ([str(p) for p in paths[i : i + batch_size]] for i in range(0, len(paths), batch_size))
-    n = sum(len(b.paths) for b in executor.imap(extract_batch, tasks, initializer))
+    tasks = (extraction_task(paths[i : i + batch_size]) for i in range(0, len(paths), batch_size))
+    n = sum(len(b.paths) for b in executor.imap(apply_batch, tasks, initializer))
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     if n != len(paths):
         sys.exit(f"only {n} of {len(paths)} light curves extracted")

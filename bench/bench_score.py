@@ -74,9 +74,11 @@ def clara_method(files: list[str], model_paths: dict[str, str]) -> dict:
 
 
 def clara_fast(files: list[str], model_paths: dict[str, str], batch_size: int) -> dict:
-    """clara's worker path: init once, then batches (runs in a fresh worker process)."""
-    from clara_benchmark.executors import batched
+    """clara's worker path: init once, then batches through the pipeline's worker function, as ``score``'s
+    workers run them (runs in a fresh worker process)."""
+    from clara_benchmark.pipeline import apply_batch, batched
     from clara_benchmark.urf_scoring import worker
+    from clara_benchmark.urf_scoring.score import features_of
 
     cpu0, _ = _usage()
     wall0 = time.perf_counter()
@@ -86,10 +88,10 @@ def clara_fast(files: list[str], model_paths: dict[str, str], batch_size: int) -
     scores = {}
     n_done = 0
     for chunk in batched(files, batch_size):
-        result = worker.score_batch(chunk)
-        n_done += len(result.paths)
-        for name, values in result.scores.items():
-            for fname, value in zip(result.filenames, values):
+        batch = apply_batch((features_of, chunk, worker.score_rows, None))  # what a score worker runs
+        n_done += len(batch.paths)
+        for name, values in batch.values["scores"].items():
+            for fname, value in zip(batch.filenames, values):
                 scores[(name, fname)] = float(value)
     wall = time.perf_counter() - wall0
     cpu1, rss = _usage()
@@ -125,8 +127,8 @@ def make_copies(directory: Path, count: int) -> list[str]:
 def end_to_end(
     files_dir: Path, out_dir: Path, model_paths: dict[str, str], workers: int, batch: int
 ) -> float:
+    from clara_benchmark.commands.score import run
     from clara_benchmark.config import ScoreConfig, build_config
-    from clara_benchmark.urf_scoring.score import run
     from clara_benchmark.utils.context import RunContext
     from clara_benchmark.utils.logs import RunLog
 

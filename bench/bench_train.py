@@ -25,7 +25,7 @@ import numpy as np
 def main() -> None:
     from clara_benchmark.config import CLARA_VARIANTS, VariantConfig
     from clara_benchmark.executors import LocalExecutor
-    from clara_benchmark.extract import extract_batch
+    from clara_benchmark.extract import features_of, stack_rows
     from clara_benchmark.features import clara4000, clean_and_standardise, lomb_scargle_power_reference
     from clara_benchmark.synthetic.sector import write_sector
     from clara_benchmark.synthetic.transits import SyntheticSetSpec, generate_transit_set
@@ -63,7 +63,10 @@ def main() -> None:
         write_sector(tmp / "real", n_stars=args.real, sector=1, seed=42, n_cadences=args.real_cadences)
         paths = sorted((tmp / "real").glob("*.fits"))
         executor = LocalExecutor(args.workers)
-        real = np.vstack([b.features for b in executor.imap(extract_batch, [paths[i::8] for i in range(8)])])
+        from clara_benchmark.pipeline import apply_batch
+
+        tasks = [(features_of, [str(p) for p in paths[i::8]], stack_rows, None) for i in range(8)]
+        real = np.vstack([b.values for b in executor.imap(apply_batch, tasks)])
         print(
             f"   ({len(real)} real vectors from {args.real_cadences}-cadence curves in {time.perf_counter() - t0:.1f} s)"
         )
