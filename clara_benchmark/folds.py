@@ -401,6 +401,15 @@ def row_of(name: str, tic: int, star: StarFold) -> dict:
     return {"filename": name, "tic": None if tic is None or tic < 0 else int(tic), **star.row}
 
 
+def _toi_table(toi_catalogue) -> TOICatalogue | None:
+    """A TOI table as given, or loaded from its path or URL (cached in the current folder)."""
+    if toi_catalogue is None or isinstance(toi_catalogue, TOICatalogue):
+        return toi_catalogue
+    from clara_benchmark.tess_spoc_download.toi_table import load_toi_catalogue
+
+    return load_toi_catalogue(toi_catalogue, cache_dir=".")
+
+
 def fold(
     inputs,
     period_method: str = "bls",
@@ -457,24 +466,12 @@ def fold(
     """
     import pandas as pd
 
-    if toi_catalogue is not None and not isinstance(toi_catalogue, TOICatalogue):
-        from clara_benchmark.tess_spoc_download.toi_table import load_toi_catalogue
-
-        toi_catalogue = load_toi_catalogue(toi_catalogue, cache_dir=".")
-    spec = FoldSpec(
-        period_method, min_period, max_period, min_power_threshold, bins, phase_shift, False, toi_catalogue
-    )
+    toi = _toi_table(toi_catalogue)
+    spec = FoldSpec(period_method, min_period, max_period, min_power_threshold, bins, phase_shift, False, toi)
     resolved = resolve_inputs(inputs)
     options = dataclasses.replace(ReadOptions.of(read_options), centroids=True)
-    batches = iter_folds(
-        resolved.items,
-        spec,
-        executor=executor,
-        batch_size=batch_size,
-        progress=progress,
-        read_options=options,
-    )
-    rows, bin_rows, failures = collect(batches, list(resolved.failures))
+    run = dict(executor=executor, batch_size=batch_size, progress=progress, read_options=options)
+    rows, bin_rows, failures = collect(iter_folds(resolved.items, spec, **run), list(resolved.failures))
     items = {item_key(item)[0]: item for item in resolved.items}
     return FoldRun(
         periods=periods_frame(rows),
