@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from clara_benchmark.fitsfile import is_fits_name
+from clara_benchmark.fitsfile import is_fits_name, not_regular_reason
 
 GLOB_CHARS = set("*?[")
 
@@ -72,11 +72,7 @@ def _special_reason(path: str) -> str | None:
         return "symbolic link loop" if exc.errno == errno.ELOOP else f"cannot read: {exc.strerror}"
     if stat.S_ISREG(st.st_mode):
         return None
-    if stat.S_ISDIR(st.st_mode):
-        return "is a directory, not a FITS file"
-    if stat.S_ISFIFO(st.st_mode):
-        return "is a FIFO (named pipe), not a regular file"
-    return "is not a regular file (socket or device)"
+    return not_regular_reason(st.st_mode)
 
 
 def _walk(top: str, found: list[tuple[str, str | None]], seen: set[tuple[int, int]]) -> None:

@@ -49,7 +49,6 @@ import hashlib
 import io
 import os
 import platform
-import stat
 import warnings
 from pathlib import Path
 from typing import Any
@@ -145,18 +144,16 @@ def save_model(estimator: Any, path: str | Path, metadata: dict | None = None) -
 
 def read_model_bytes(path: Path) -> bytes:
     """The whole file, read through one descriptor; refuses what is not a regular file or is too large."""
-    try:  # O_NONBLOCK: a FIFO put in the model's place cannot block the open
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    from clara_benchmark.fitsfile import NotRegularFile, not_regular_reason, open_regular
+
+    try:  # non-blocking and checked on the descriptor: a FIFO in the model's place cannot block the open
+        fd = open_regular(path)
     except FileNotFoundError:
         raise ModelFileError(f"{path}: model file does not exist") from None
+    except NotRegularFile as exc:
+        raise ModelFileError(f"{path}: model file {not_regular_reason(exc.mode, 'regular file')}") from None
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot open model file ({exc.strerror})") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ModelFileError(f"{path}: model file is not a regular file")
-    except BaseException:
-        os.close(fd)
-        raise
     try:
         with os.fdopen(fd, "rb") as fh:
             data = fh.read(MAX_MODEL_BYTES + 1)
