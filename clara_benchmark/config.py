@@ -1664,6 +1664,20 @@ FEATURE_METHODS = ("fluxpowerstack", "bin_means", "advanced_10_feature_set")
 MAX_DESIRED_LENGTH = 100_000
 CLUSTER_ALGORITHMS = ("kmeans", "dbscan", "hdbscan", "gmm", "bgmm")
 CLUSTER_PREPROCESSING = ("standard", "minmax", "robust", "none")
+CLUSTER_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+CLUSTER_PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
+#: the algorithms' parameters, CLARA's flat keys (their defaults are the ClusteringConfig keys' defaults)
+CLUSTER_PARAMETERS = (
+    "n_clusters",
+    "eps",
+    "min_samples",
+    "min_cluster_size",
+    "n_components",
+    "covariance_type",
+    "weight_concentration_prior_type",
+    "weight_concentration_prior",
+    "random_state",
+)
 #: which matrix of a saved feature set (.npz) to cluster
 CLUSTER_MATRICES = ("features", "pca", "adjusted", "dtw")
 MAP_METHODS = ("auto", "pca", "tsne", "none")
@@ -1797,14 +1811,12 @@ class ClusteringConfig:
     min_samples: int = key("dbscan, hdbscan: neighbours of a core point", "int", 5, minimum=1)
     min_cluster_size: int = key("hdbscan: smallest cluster", "int", 15, minimum=2)
     n_components: int = key("gmm, bgmm: mixture components", "int", 3, minimum=1)
-    covariance_type: str = key(
-        "gmm, bgmm: covariance", "str", "full", choices=("full", "tied", "diag", "spherical")
-    )
+    covariance_type: str = key("gmm, bgmm: covariance", "str", "full", choices=CLUSTER_COVARIANCE_TYPES)
     weight_concentration_prior_type: str = key(
         "bgmm: prior type",
         "str",
         "dirichlet_process",
-        choices=("dirichlet_process", "dirichlet_distribution"),
+        choices=CLUSTER_PRIOR_TYPES,
     )
     weight_concentration_prior: float = key("bgmm: weight concentration prior", "float", 0.1)
     random_state: int | None = key(
@@ -1836,18 +1848,7 @@ class ClusteringConfig:
 
     def params(self) -> dict:
         """The algorithms' parameters (CLARA's flat keys)."""
-        names = (
-            "n_clusters",
-            "eps",
-            "min_samples",
-            "min_cluster_size",
-            "n_components",
-            "covariance_type",
-            "weight_concentration_prior_type",
-            "weight_concentration_prior",
-            "random_state",
-        )
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in CLUSTER_PARAMETERS}
 
     @property
     def input_kind(self) -> str:

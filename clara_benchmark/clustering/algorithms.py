@@ -20,21 +20,23 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from clara_benchmark.config import (
+    CLUSTER_ALGORITHMS,
+    CLUSTER_COVARIANCE_TYPES,
+    CLUSTER_PARAMETERS,
+    CLUSTER_PREPROCESSING,
+    CLUSTER_PRIOR_TYPES,
+    ClusteringConfig,
+    config_keys,
+)
 from clara_benchmark.exceptions import ConfigError
 
-ALGORITHMS = ("kmeans", "dbscan", "hdbscan", "gmm", "bgmm")
+ALGORITHMS = CLUSTER_ALGORITHMS
 DENSITY_BASED = ("dbscan", "hdbscan")
-PREPROCESSING = ("standard", "minmax", "robust", "none")
+PREPROCESSING = CLUSTER_PREPROCESSING
+#: CLARA's defaults: the ``clustering`` config keys' defaults (config.py states them once)
 DEFAULTS: dict[str, object] = {
-    "n_clusters": 3,
-    "eps": 0.5,
-    "min_samples": 5,
-    "min_cluster_size": 15,
-    "n_components": 3,
-    "covariance_type": "full",
-    "weight_concentration_prior_type": "dirichlet_process",
-    "weight_concentration_prior": 0.1,
-    "random_state": 42,
+    name: config_keys(ClusteringConfig)[name].default for name in CLUSTER_PARAMETERS
 }
 PARAMETERS_BY_ALGORITHM = {
     "kmeans": ("n_clusters", "random_state"),
@@ -49,8 +51,8 @@ PARAMETERS_BY_ALGORITHM = {
         "random_state",
     ),
 }
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
+COVARIANCE_TYPES = CLUSTER_COVARIANCE_TYPES
+PRIOR_TYPES = CLUSTER_PRIOR_TYPES
 
 
 @dataclass(frozen=True)
