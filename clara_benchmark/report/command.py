@@ -476,17 +476,17 @@ def _with_truth(frame, truth):
 
 
 def _candidate_task(
-    config, row, path: Path, out_dir: Path, fold, toi, prefix: str = "lc"
+    config, row, path: Path, out_dir: Path, fold, toi, prefix: str = "lc", vetting: bool = True
 ) -> tuple[dict, dict]:
     """(worker task, result so far) of one candidate: a fold run's row when it has one (see
-    report/vetting.py), else a search in the worker; with vetting on, its figure too. Thumbnails of other
-    light curves (``prefix`` other than "lc": the clustering section's members) have no vetting."""
+    report/vetting.py), else a search in the worker; with vetting (``vetting`` and the config's) its
+    figure too."""
     from clara_benchmark.report import vetting as V
     from clara_benchmark.report.html import is_missing
 
     tic = "" if is_missing(row.tic) else f"TIC {int(row.tic)} · "
     relpath = _img_name(prefix, row.filename)
-    vetting = config.vetting and prefix == "lc"
+    vetting = vetting and config.vetting
     task = {
         "filename": row.filename,
         "path": str(path),
@@ -498,7 +498,7 @@ def _candidate_task(
         "toi": V.star_catalogue(toi, row.tic),
     }
     result: dict = {}
-    taken = V.task_source(row.filename, fold, vetting) if prefix == "lc" else None
+    taken = V.task_source(row.filename, fold, vetting)
     vet_relpath = _img_name("vet", row.filename)
     if taken is not None:
         task["ephemeris"] = taken
@@ -524,6 +524,7 @@ def _thumbnails(
     toi=None,
     prefix: str = "lc",
     what: str = "candidate",
+    vetting: bool = True,
 ) -> dict[str, dict]:
     """Each light curve's thumbnail (folded at its box least squares period) and, for candidates, its
     vetting, drawn by ``max_workers`` processes: {filename: {relpath, vet_relpath, details, source, error}}.
@@ -546,7 +547,7 @@ def _thumbnails(
         if path is None:
             results[row.filename] = {"error": "FITS file not found in fits_dirs"}
             continue
-        task, results[row.filename] = _candidate_task(config, row, path, out_dir, fold, toi, prefix)
+        task, results[row.filename] = _candidate_task(config, row, path, out_dir, fold, toi, prefix, vetting)
         if results[row.filename].get("vet_relpath"):
             written.add(results[row.filename]["vet_relpath"])
         tasks.append(task)
@@ -609,7 +610,9 @@ def _clustering_figures(config, view, out_dir: Path, written: set[str], ctx, not
         if source is not None:
             view.figures.append((_write_png(out_dir, relpath, source.read_bytes(), written), alt))
     rows = thumbnail_rows(view, config.cluster_thumbnails)
-    view.thumbs = _thumbnails(config, rows, out_dir, written, ctx, notes, prefix="cl", what="cluster member")
+    view.thumbs = _thumbnails(  # members: thumbnails only (no fold-run reuse, no vetting page)
+        config, rows, out_dir, written, ctx, notes, prefix="cl", what="cluster member", vetting=False
+    )
 
 
 def _progress(ctx, total: int):
